@@ -1,0 +1,48 @@
+"""Constants of the Dexcom Share wire protocol."""
+
+from enum import StrEnum
+from typing import Final
+
+
+class Region(StrEnum):
+    """A Dexcom Share region."""
+
+    US = "us"
+    OUS = "ous"
+    JP = "jp"
+
+
+BASE_URLS: Final = {
+    Region.US: "https://share2.dexcom.com/ShareWebServices/Services/",
+    Region.OUS: "https://shareous1.dexcom.com/ShareWebServices/Services/",
+    Region.JP: "https://share.dexcom.jp/ShareWebServices/Services/",
+}
+APPLICATION_IDS: Final = {
+    Region.US: "d89443d2-327c-4a6f-89e5-496bbb0317db",
+    Region.OUS: "d89443d2-327c-4a6f-89e5-496bbb0317db",
+    Region.JP: "d8665ade-9673-4e27-9ff6-92db4ce13d13",
+}
+
+AUTHENTICATE_ENDPOINT: Final = "General/AuthenticatePublisherAccount"
+LOGIN_ENDPOINT: Final = "General/LoginPublisherAccountById"
+READINGS_ENDPOINT: Final = "Publisher/ReadPublisherLatestGlucoseValues"
+
+USER_AGENT: Final = "cgm_handler (Dexcom Share client; aiohttp)"
+
+NULL_UUID: Final = "00000000-0000-0000-0000-000000000000"
+MAX_MINUTES: Final = 1440
+MAX_COUNT: Final = 288
+READING_INTERVAL_MINUTES: Final = 5
+MMOL_PER_MGDL: Final = 1 / 18.0
+
+SESSION_ERROR_CODES: Final = frozenset({"SessionIdNotFound", "SessionNotValid"})
+LOCKED_ERROR_CODES: Final = frozenset(
+    {"SSO_AuthenticateMaxAttemptsExceeded", "SSO_AuthenticateMaxAttemptsExceeed"}
+)
+AUTH_ERROR_CODES: Final = frozenset(
+    {
+        "AccountPasswordInvalid",
+        "SSO_AuthenticatePasswordInvalid",
+        "SSO_AuthenticateAccountNotFound",
+    }
+)

@@ -1,0 +1,33 @@
+"""Exceptions raised by the Dexcom Share client."""
+
+
+class ShareError(Exception):
+    """Base error of the Dexcom Share client."""
+
+
+class ShareConnectionError(ShareError):
+    """The server could not be reached, or did not answer in time."""
+
+
+class ShareAuthenticationError(ShareError):
+    """The account name or password was rejected."""
+
+
+class ShareAccountLockedError(ShareError):
+    """Dexcom locked the account after repeated failed logins."""
+
+
+class ShareInvalidArgumentError(ShareError):
+    """The server rejected an argument of the request."""
+
+
+class ShareServerError(ShareError):
+    """The server answered with an error it did not explain."""
+
+
+class ShareSessionError(ShareServerError):
+    """The session stayed invalid after logging in again."""
+
+
+class ShareInvalidResponseError(ShareError):
+    """The server answered with a body of the wrong form."""

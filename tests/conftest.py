@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from datetime import timedelta
+
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.cgm_handler.const import (
+    CONF_REGION,
+    CONF_SERVER_URL,
+    CONF_UNIT,
+    DOMAIN,
+    MGDL,
+)
+from scripts.share_simulator import ShareSimulator
+
+USERNAME = "jane"
+PASSWORD = "correct-horse-battery"
+EMAIL = "jane@example.com"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -22,3 +42,41 @@ def integration_environment(request: pytest.FixtureRequest) -> None:
         return
     request.getfixturevalue("recorder_mock")
     request.getfixturevalue("enable_custom_integrations")
+
+
+@pytest.fixture
+async def simulator(hass: HomeAssistant, socket_enabled: None) -> AsyncGenerator[ShareSimulator]:
+    """Serve a simulated Dexcom Share on 127.0.0.1, on Home Assistant's (frozen) clock."""
+    sim = ShareSimulator(now=lambda: dt_util.utcnow())  # noqa: PLW0108 (patched per test)
+    sim.add_account(USERNAME, PASSWORD, email=EMAIL, history=timedelta(days=1))
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def mock_config_entry(simulator: ShareSimulator) -> MockConfigEntry:
+    """Return an entry for the simulator's account, in mg/dL."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=USERNAME,
+        unique_id=simulator.account(USERNAME).account_id,
+        data={
+            CONF_USERNAME: USERNAME,
+            CONF_PASSWORD: PASSWORD,
+            CONF_REGION: "us",
+            CONF_UNIT: MGDL,
+            CONF_SERVER_URL: simulator.base_url,
+        },
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """Set up the integration against the simulator."""
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    return mock_config_entry

@@ -48,15 +48,27 @@ async def test_external_statistic_round_trip(recorder_mock: Recorder, hass: Home
         "unit_class": BloodGlucoseConcentrationConverter.UNIT_CLASS,
         "unit_of_measurement": "mg/dL",
     }
-    rows = [{"start": start + timedelta(hours=h), "mean": 100.0 + h, "min": 80.0, "max": 150.0 + h} for h in range(2)]
+    rows = [
+        {"start": start + timedelta(hours=h), "mean": 100.0 + h, "min": 80.0, "max": 150.0 + h}
+        for h in range(2)
+    ]
 
     async_add_external_statistics(hass, metadata, rows)
     await async_wait_recording_done(hass)
     stats = await recorder_mock.async_add_executor_job(
-        statistics_during_period, hass, start, None, {statistic_id}, "hour", None, {"mean", "min", "max"}
+        statistics_during_period,
+        hass,
+        start,
+        None,
+        {statistic_id},
+        "hour",
+        None,
+        {"mean", "min", "max"},
     )
 
     assert [(row["mean"], row["min"], row["max"]) for row in stats[statistic_id]] == [
         (row["mean"], row["min"], row["max"]) for row in rows
     ]
-    assert [row["start"] for row in stats[statistic_id]] == [row["start"].timestamp() for row in rows]
+    assert [row["start"] for row in stats[statistic_id]] == [
+        row["start"].timestamp() for row in rows
+    ]

@@ -1,0 +1,45 @@
+"""The CGM Handler integration: Dexcom CGM readings through Dexcom Share."""
+
+from __future__ import annotations
+
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
+
+from .const import CONF_REGION, CONF_SERVER_URL, DOMAIN
+from .coordinator import CgmConfigEntry, CgmCoordinator
+from .services import async_setup_services
+from .share import Region, ShareClient
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
+    """Log in, fetch the last 24 hours and set up the entities."""
+    client = ShareClient(
+        async_get_clientsession(hass),
+        entry.data[CONF_USERNAME],
+        entry.data[CONF_PASSWORD],
+        region=Region(entry.data[CONF_REGION]),
+        base_url=entry.data.get(CONF_SERVER_URL),
+        account_id=entry.unique_id,
+    )
+    coordinator = CgmCoordinator(hass, entry, client)
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = coordinator
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
+    """Unload the entities."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

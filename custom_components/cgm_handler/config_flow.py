@@ -1,0 +1,356 @@
+"""Config flow of the CGM Handler integration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+import ipaddress
+from itertools import pairwise
+from typing import Any, Final
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+import voluptuous as vol
+from yarl import URL
+
+from .const import (
+    CONF_HIGH,
+    CONF_LOW,
+    CONF_REGION,
+    CONF_SERVER_URL,
+    CONF_STALE_MINUTES,
+    CONF_UNIT,
+    CONF_URGENT_HIGH,
+    CONF_URGENT_LOW,
+    DEFAULT_STALE_MINUTES,
+    DEFAULT_THRESHOLDS,
+    DOMAIN,
+    LOGGER,
+    MGDL,
+    MMOLL,
+)
+from .share import (
+    Region,
+    ShareAccountLockedError,
+    ShareAuthenticationError,
+    ShareClient,
+    ShareError,
+)
+from .units import from_unit, to_unit
+
+DEFAULT_UNITS: Final[dict[str, str]] = {
+    Region.US: str(MGDL),
+    Region.OUS: str(MMOLL),
+    Region.JP: str(MGDL),
+}
+# Thresholds in the order they must rise.
+THRESHOLDS: Final = (CONF_URGENT_LOW, CONF_LOW, CONF_HIGH, CONF_URGENT_HIGH)
+# Dexcom sensors read from 40 to 400 mg/dL; limits outside make no sense.
+THRESHOLD_RANGE_MGDL: Final = (40, 400)
+UNIT_STEPS: Final[dict[str, float]] = {MGDL: 1.0, MMOLL: 0.1}
+STALE_RANGE: Final = (5, 120)
+
+USERNAME_SELECTOR: Final = TextSelector(
+    TextSelectorConfig(type=TextSelectorType.TEXT, autocomplete="username")
+)
+PASSWORD_SELECTOR: Final = TextSelector(
+    TextSelectorConfig(type=TextSelectorType.PASSWORD, autocomplete="current-password")
+)
+URL_SELECTOR: Final = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
+REGION_SELECTOR: Final = SelectSelector(
+    SelectSelectorConfig(
+        options=[region.value for region in Region],
+        translation_key=CONF_REGION,
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
+UNIT_SELECTOR: Final = SelectSelector(
+    SelectSelectorConfig(
+        options=[MGDL, MMOLL],
+        translation_key=CONF_UNIT,
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """What a successful sign-in to Dexcom Share found."""
+
+    account_id: str
+    has_readings: bool
+
+
+async def async_sign_in(hass: HomeAssistant, data: Mapping[str, Any]) -> SignIn:
+    """Log in once and read the last 24 hours; raise the Share errors."""
+    client = ShareClient(
+        async_get_clientsession(hass),
+        data[CONF_USERNAME],
+        data[CONF_PASSWORD],
+        region=Region(data[CONF_REGION]),
+        base_url=data.get(CONF_SERVER_URL),
+    )
+    account_id = await client.login()
+    readings = await client.get_readings()
+    return SignIn(account_id, bool(readings))
+
+
+def is_valid_server_url(url: str) -> bool:
+    """Return whether the URL uses https, or http on a loopback address."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return False
+    if not parsed.absolute or not parsed.host:
+        return False
+    if parsed.scheme == "https":
+        return True
+    return parsed.scheme == "http" and _is_loopback(parsed.host)
+
+
+def _is_loopback(host: str) -> bool:
+    """Return whether the host is localhost or a loopback IP address."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _connection_schema(region: str, *, advanced: bool) -> dict[vol.Marker, Any]:
+    """Return the fields that say how to reach the account."""
+    schema: dict[vol.Marker, Any] = {
+        vol.Required(CONF_USERNAME): USERNAME_SELECTOR,
+        vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
+        vol.Required(CONF_REGION, default=region): REGION_SELECTOR,
+    }
+    if advanced:
+        schema[vol.Optional(CONF_SERVER_URL)] = URL_SELECTOR
+    return schema
+
+
+class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Sign in to a Dexcom Share publisher account."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with no data."""
+        self._data: dict[str, Any] = {}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> CgmOptionsFlow:
+        """Return the options flow."""
+        return CgmOptionsFlow()
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the account and check that it signs in."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = self._connection_data({}, user_input)
+            data[CONF_UNIT] = user_input.get(CONF_UNIT) or DEFAULT_UNITS[data[CONF_REGION]]
+            if (sign_in := await self._async_check(data, errors)) is not None:
+                await self.async_set_unique_id(sign_in.account_id)
+                self._abort_if_unique_id_configured()
+                self._data = data
+                if not sign_in.has_readings:
+                    return await self.async_step_no_readings()
+                return self._async_create_entry()
+        schema = _connection_schema(Region.US.value, advanced=self.show_advanced_options)
+        schema[vol.Optional(CONF_UNIT)] = UNIT_SELECTOR
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(vol.Schema(schema), user_input),
+            errors=errors,
+        )
+
+    async def async_step_no_readings(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Explain that Share has no readings, then add the account anyway."""
+        if user_input is None:
+            return self.async_show_form(
+                step_id="no_readings",
+                description_placeholders={"username": self._data[CONF_USERNAME]},
+            )
+        return self._async_create_entry()
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """Start signing in again after Dexcom rejected the password."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the new password of the same account."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            password = user_input[CONF_PASSWORD]
+            data = {**entry.data, CONF_PASSWORD: password}
+            if (sign_in := await self._async_check(data, errors)) is not None:
+                await self.async_set_unique_id(sign_in.account_id)
+                self._abort_if_unique_id_mismatch()
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_PASSWORD: password}
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema({vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR}),
+            errors=errors,
+            description_placeholders={"username": entry.data[CONF_USERNAME]},
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the sign-in details or the region of the same account."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = self._connection_data(entry.data, user_input)
+            if (sign_in := await self._async_check(data, errors)) is not None:
+                await self.async_set_unique_id(sign_in.account_id)
+                self._abort_if_unique_id_mismatch(reason="unique_id_mismatch")
+                return self.async_update_reload_and_abort(entry, data=data)
+        shown = user_input or {
+            key: value for key, value in entry.data.items() if key != CONF_PASSWORD
+        }
+        schema = _connection_schema(entry.data[CONF_REGION], advanced=self.show_advanced_options)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(vol.Schema(schema), shown),
+            errors=errors,
+        )
+
+    def _connection_data(
+        self, base: Mapping[str, Any], user_input: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Merge the submitted connection fields into the base data."""
+        data = {
+            **base,
+            CONF_USERNAME: user_input[CONF_USERNAME].strip(),
+            CONF_PASSWORD: user_input[CONF_PASSWORD],
+            CONF_REGION: user_input[CONF_REGION],
+        }
+        if self.show_advanced_options:
+            # Only the advanced form shows the URL, so only it may clear it.
+            data.pop(CONF_SERVER_URL, None)
+            if url := user_input.get(CONF_SERVER_URL, "").strip():
+                data[CONF_SERVER_URL] = url
+        return data
+
+    async def _async_check(self, data: Mapping[str, Any], errors: dict[str, str]) -> SignIn | None:
+        """Sign in once; on failure, fill in errors and return None."""
+        url = data.get(CONF_SERVER_URL)
+        if url is not None and not is_valid_server_url(url):
+            errors[CONF_SERVER_URL] = "invalid_url"
+            return None
+        try:
+            return await async_sign_in(self.hass, data)
+        except ShareAuthenticationError:
+            errors["base"] = "invalid_auth"
+        except ShareAccountLockedError:
+            errors["base"] = "account_locked"
+        except ShareError:
+            errors["base"] = "cannot_connect"
+        except Exception:  # noqa: BLE001 - the flow must show an error, not crash
+            LOGGER.exception("Unexpected error signing in to Dexcom Share")
+            errors["base"] = "unknown"
+        return None
+
+    @callback
+    def _async_create_entry(self) -> ConfigFlowResult:
+        """Add the account, named after its username."""
+        return self.async_create_entry(title=self._data[CONF_USERNAME], data=self._data)
+
+
+class CgmOptionsFlow(OptionsFlowWithReload):
+    """Change the glucose limits, shown in the entry's unit."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Show the limits in the entry's unit and store them in mg/dL."""
+        unit: str = self.config_entry.data[CONF_UNIT]
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            options = _stored_options(user_input, unit)
+            if _thresholds_rise(options):
+                return self.async_create_entry(data={**self.config_entry.options, **options})
+            errors["base"] = "thresholds_order"
+        schema = _options_schema(unit, _shown_options(self.config_entry.options, unit))
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
+            description_placeholders={"unit": unit},
+        )
+
+
+def _shown_options(options: Mapping[str, Any], unit: str) -> dict[str, float]:
+    """Return the current options, with the limits in the unit."""
+    shown: dict[str, float] = {
+        key: to_unit(options.get(key, DEFAULT_THRESHOLDS[key]), unit) for key in THRESHOLDS
+    }
+    shown[CONF_STALE_MINUTES] = options.get(CONF_STALE_MINUTES, DEFAULT_STALE_MINUTES)
+    return shown
+
+
+def _stored_options(user_input: Mapping[str, Any], unit: str) -> dict[str, int]:
+    """Return the submitted options, with the limits in whole mg/dL."""
+    stored = {key: from_unit(user_input[key], unit) for key in THRESHOLDS}
+    stored[CONF_STALE_MINUTES] = int(user_input[CONF_STALE_MINUTES])
+    return stored
+
+
+def _thresholds_rise(options: Mapping[str, int]) -> bool:
+    """Return whether each limit is above the one before it."""
+    values = [options[key] for key in THRESHOLDS]
+    return all(lower < upper for lower, upper in pairwise(values))
+
+
+def _options_schema(unit: str, defaults: Mapping[str, float]) -> vol.Schema:
+    """Return the options form, with the limits in the unit."""
+    low, high = (to_unit(limit, unit) for limit in THRESHOLD_RANGE_MGDL)
+    threshold = NumberSelector(
+        NumberSelectorConfig(
+            min=low,
+            max=high,
+            step=UNIT_STEPS[unit],
+            mode=NumberSelectorMode.BOX,
+            unit_of_measurement=unit,
+        )
+    )
+    stale = NumberSelector(
+        NumberSelectorConfig(
+            min=STALE_RANGE[0],
+            max=STALE_RANGE[1],
+            step=1,
+            mode=NumberSelectorMode.BOX,
+            unit_of_measurement="min",
+        )
+    )
+    schema: dict[vol.Marker, Any] = {
+        vol.Required(key, default=defaults[key]): threshold for key in THRESHOLDS
+    }
+    schema[vol.Required(CONF_STALE_MINUTES, default=defaults[CONF_STALE_MINUTES])] = stale
+    return vol.Schema(schema)

@@ -1,0 +1,36 @@
+"""Constants of the CGM Handler integration."""
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+from homeassistant.const import UnitOfBloodGlucoseConcentration
+
+DOMAIN: Final = "cgm_handler"
+LOGGER = logging.getLogger(__package__)
+
+CONF_ACCOUNT_ID: Final = "account_id"
+CONF_REGION: Final = "region"
+CONF_SERVER_URL: Final = "server_url"
+CONF_UNIT: Final = "unit"
+
+CONF_URGENT_LOW: Final = "urgent_low"
+CONF_LOW: Final = "low"
+CONF_HIGH: Final = "high"
+CONF_URGENT_HIGH: Final = "urgent_high"
+CONF_STALE_MINUTES: Final = "stale_minutes"
+
+MGDL: Final = UnitOfBloodGlucoseConcentration.MILLIGRAMS_PER_DECILITER
+MMOLL: Final = UnitOfBloodGlucoseConcentration.MILLIMOLE_PER_LITER
+
+# Thresholds are stored in mg/dL whatever unit the entry shows.
+DEFAULT_THRESHOLDS: Final = {
+    CONF_URGENT_LOW: 54,
+    CONF_LOW: 70,
+    CONF_HIGH: 180,
+    CONF_URGENT_HIGH: 250,
+}
+DEFAULT_STALE_MINUTES: Final = 15
+
+HISTORY: Final = timedelta(hours=24)
+LOCKOUT_WAIT: Final = timedelta(minutes=30)

@@ -1,0 +1,196 @@
+"""Coordinator that fetches readings from Dexcom Share when they are due."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+import math
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
+
+from .const import (
+    CONF_STALE_MINUTES,
+    DEFAULT_STALE_MINUTES,
+    DOMAIN,
+    HISTORY,
+    LOCKOUT_WAIT,
+    LOGGER,
+)
+from .scheduler import MAX_WAIT, READING_INTERVAL, PollScheduler
+from .share import (
+    MAX_COUNT,
+    MAX_MINUTES,
+    GlucoseReading,
+    ShareAccountLockedError,
+    ShareAuthenticationError,
+    ShareClient,
+    ShareError,
+)
+
+type CgmConfigEntry = ConfigEntry[CgmCoordinator]
+
+# Lockouts outlive a reload or a setup retry, so neither can cost a login.
+LOCKOUTS: HassKey[dict[str, datetime]] = HassKey(f"{DOMAIN}_lockouts")
+
+# The update timer may fire up to a second early; never poll before a reading is due.
+TIMER_SLACK = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CgmData:
+    """The readings of the last 24 hours, oldest first."""
+
+    readings: tuple[GlucoseReading, ...]
+
+    @property
+    def latest(self) -> GlucoseReading | None:
+        """Return the newest reading."""
+        return self.readings[-1] if self.readings else None
+
+    @property
+    def previous(self) -> GlucoseReading | None:
+        """Return the reading before the newest, if it is the one just before it."""
+        if len(self.readings) < 2:  # noqa: PLR2004
+            return None
+        latest, previous = self.readings[-1], self.readings[-2]
+        if latest.time - previous.time > 2 * READING_INTERVAL:
+            return None
+        return previous
+
+
+class CgmCoordinator(DataUpdateCoordinator[CgmData]):
+    """Poll Dexcom Share just after each reading is due, and backfill gaps."""
+
+    config_entry: CgmConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: CgmConfigEntry, client: ShareClient) -> None:
+        """Set up the coordinator."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=DOMAIN,
+            update_interval=MAX_WAIT,
+        )
+        self.client = client
+        self.scheduler = PollScheduler()
+        self._readings: dict[datetime, GlucoseReading] = {}
+        self._lockouts = hass.data.setdefault(LOCKOUTS, {})
+        self._unsub_stale: CALLBACK_TYPE | None = None
+
+    @property
+    def stale_after(self) -> timedelta:
+        """Return the age after which a reading is too old to show."""
+        minutes = self.config_entry.options.get(CONF_STALE_MINUTES, DEFAULT_STALE_MINUTES)
+        return timedelta(minutes=minutes)
+
+    def is_fresh(self, reading: GlucoseReading | None) -> bool:
+        """Return whether a reading is younger than the stale limit."""
+        return reading is not None and dt_util.utcnow() - reading.time < self.stale_after
+
+    async def _async_update_data(self) -> CgmData:
+        """Fetch the readings that are missing since the newest one."""
+        now = dt_util.utcnow()
+        locked_until = self._lockouts.get(self.config_entry.entry_id)
+        if locked_until is not None and now < locked_until:
+            self._plan(locked_until)
+            raise UpdateFailed(translation_domain=DOMAIN, translation_key="account_locked")
+        minutes, count = self._window(now)
+        try:
+            fresh = await self.client.get_readings(minutes, count)
+        except ShareAuthenticationError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="invalid_auth"
+            ) from err
+        except ShareAccountLockedError as err:
+            self._lock(now)
+            raise UpdateFailed(translation_domain=DOMAIN, translation_key="account_locked") from err
+        except ShareError as err:
+            self._plan(self.scheduler.failed(now))
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": type(err).__name__},
+            ) from err
+        self._unlock()
+        self._merge(fresh, now)
+        data = CgmData(tuple(self._readings[key] for key in sorted(self._readings)))
+        self.scheduler.polled(now, data.latest.time if data.latest else None)
+        self._plan(self.scheduler.next_poll(now))
+        self._watch_stale(data.latest)
+        return data
+
+    def _window(self, now: datetime) -> tuple[int, int]:
+        """Return the minutes and count that cover exactly what is missing."""
+        if not self._readings:
+            return MAX_MINUTES, MAX_COUNT
+        span = now - max(self._readings)
+        minutes = min(MAX_MINUTES, math.ceil(span.total_seconds() / 60) + 1)
+        return minutes, min(MAX_COUNT, minutes // 5 + 2)
+
+    def _merge(self, fresh: list[GlucoseReading], now: datetime) -> None:
+        """Add new readings and forget those older than the history."""
+        for reading in fresh:
+            self._readings[reading.time] = reading
+        cutoff = now - HISTORY
+        for key in [key for key in self._readings if key < cutoff]:
+            del self._readings[key]
+
+    def _plan(self, when: datetime) -> None:
+        """Schedule the next poll at a point in time."""
+        self.update_interval = max(when - dt_util.utcnow(), timedelta(0)) + TIMER_SLACK
+
+    def _lock(self, now: datetime) -> None:
+        """Stop logging in while Dexcom keeps the account locked."""
+        self._lockouts[self.config_entry.entry_id] = now + LOCKOUT_WAIT
+        self._plan(now + LOCKOUT_WAIT)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._lock_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="account_locked",
+            translation_placeholders={
+                "title": self.config_entry.title,
+                "minutes": str(int(LOCKOUT_WAIT.total_seconds() // 60)),
+            },
+        )
+
+    def _unlock(self) -> None:
+        """Clear the lockout once a login works again."""
+        if self._lockouts.pop(self.config_entry.entry_id, None) is not None:
+            ir.async_delete_issue(self.hass, DOMAIN, self._lock_issue_id)
+
+    @property
+    def _lock_issue_id(self) -> str:
+        return f"account_locked_{self.config_entry.entry_id}"
+
+    def _watch_stale(self, latest: GlucoseReading | None) -> None:
+        """Update the entities the moment the newest reading becomes stale."""
+        if self._unsub_stale is not None:
+            self._unsub_stale()
+            self._unsub_stale = None
+        if latest is not None and self.is_fresh(latest):
+            self._unsub_stale = async_track_point_in_utc_time(
+                self.hass, self._stale_reached, latest.time + self.stale_after
+            )
+
+    @callback
+    def _stale_reached(self, _now: datetime) -> None:
+        self._unsub_stale = None
+        self.async_update_listeners()
+
+    async def async_shutdown(self) -> None:
+        """Cancel the stale timer and stop polling."""
+        if self._unsub_stale is not None:
+            self._unsub_stale()
+            self._unsub_stale = None
+        await super().async_shutdown()

@@ -1,0 +1,34 @@
+"""Diagnostics of the CGM Handler integration."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_ACCOUNT_ID
+from .coordinator import CgmConfigEntry
+
+TO_REDACT = {CONF_USERNAME, CONF_PASSWORD, CONF_ACCOUNT_ID, "unique_id", "title", "session_id"}
+RECENT_READINGS = 12
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: CgmConfigEntry
+) -> dict[str, Any]:
+    """Return the entry, the coordinator state and the recent readings, without secrets."""
+    coordinator = entry.runtime_data
+    readings = coordinator.data.readings
+    return {
+        "entry": async_redact_data(entry.as_dict(), TO_REDACT),
+        "coordinator": {
+            "last_update_success": coordinator.last_update_success,
+            "update_interval": str(coordinator.update_interval),
+            "upload_delay": coordinator.scheduler.upload_delay.total_seconds(),
+            "readings_in_buffer": len(readings),
+        },
+        "recent_readings": [asdict(reading) for reading in readings[-RECENT_READINGS:]],
+    }

@@ -1,0 +1,79 @@
+"""When to ask Dexcom Share for the next reading."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+import math
+
+READING_INTERVAL = timedelta(minutes=5)
+MIN_WAIT = timedelta(seconds=15)
+MAX_WAIT = timedelta(minutes=5)
+DEFAULT_UPLOAD_DELAY = timedelta(seconds=30)
+PROBE = timedelta(seconds=5)
+DEFAULT_QUANTILE = 0.9
+
+
+class PollScheduler:
+    """Learn the upload delay and plan each poll just after a reading is due."""
+
+    def __init__(self, quantile: float = DEFAULT_QUANTILE, samples: int = 24) -> None:
+        """Start with no readings and the default upload delay."""
+        self.quantile = quantile
+        self._delays: deque[float] = deque(maxlen=samples)
+        self._newest: datetime | None = None
+        self._empty_poll: datetime | None = None
+        self._failures = 0
+
+    @property
+    def upload_delay(self) -> timedelta:
+        """Return the learned delay between a reading and its appearance."""
+        if not self._delays:
+            return DEFAULT_UPLOAD_DELAY
+        ranked = sorted(self._delays)
+        index = min(len(ranked) - 1, math.ceil(self.quantile * len(ranked)) - 1)
+        return timedelta(seconds=ranked[max(index, 0)])
+
+    def polled(self, now: datetime, newest: datetime | None) -> None:
+        """Record a successful poll and the newest reading known after it."""
+        self._failures = 0
+        if newest is None:
+            return
+        if self._newest is None or newest <= self._newest:
+            self._empty_poll = now if self._newest is not None else None
+            self._newest = newest if self._newest is None else self._newest
+            return
+        if now - newest < READING_INTERVAL:
+            self._delays.append(self._estimate_delay(now, newest))
+        self._newest = newest
+        self._empty_poll = None
+
+    def _estimate_delay(self, now: datetime, newest: datetime) -> float:
+        """Estimate when the new reading appeared, between the last two polls."""
+        missed = self._empty_poll
+        if missed is not None and missed > newest:
+            seen = missed + (now - missed) / 2
+        else:
+            # Seen on the first poll: it may have come earlier, so probe earlier next time.
+            seen = now - PROBE
+        return max((seen - newest).total_seconds(), 0.0)
+
+    def failed(self, now: datetime) -> datetime:
+        """Record a failed poll and return when to try again."""
+        self._failures += 1
+        wait = min(MAX_WAIT, MIN_WAIT * (1 << min(self._failures - 1, 8)))
+        return now + wait
+
+    def next_poll(self, now: datetime) -> datetime:
+        """Return when to poll next."""
+        if self._newest is None:
+            return now + MAX_WAIT
+        delay = self.upload_delay
+        due = self._newest + READING_INTERVAL + delay
+        if now < due:
+            return due
+        # Overdue: retry often at first, then only once per expected reading.
+        missed = math.floor((now - self._newest - delay) / READING_INTERVAL)
+        next_due = self._newest + (missed + 1) * READING_INTERVAL + delay
+        planned = min(now + (now - due) / 4, next_due) if missed <= 1 else next_due
+        return max(planned, now + MIN_WAIT)

@@ -1,0 +1,45 @@
+"""Asynchronous client of the Dexcom Share service; it does not use Home Assistant."""
+
+from .client import ShareClient, parse_readings
+from .const import (
+    APPLICATION_IDS,
+    BASE_URLS,
+    MAX_COUNT,
+    MAX_MINUTES,
+    MMOL_PER_MGDL,
+    READING_INTERVAL_MINUTES,
+    Region,
+)
+from .exceptions import (
+    ShareAccountLockedError,
+    ShareAuthenticationError,
+    ShareConnectionError,
+    ShareError,
+    ShareInvalidArgumentError,
+    ShareInvalidResponseError,
+    ShareServerError,
+    ShareSessionError,
+)
+from .models import GlucoseReading, Trend
+
+__all__ = [
+    "APPLICATION_IDS",
+    "BASE_URLS",
+    "MAX_COUNT",
+    "MAX_MINUTES",
+    "MMOL_PER_MGDL",
+    "READING_INTERVAL_MINUTES",
+    "GlucoseReading",
+    "Region",
+    "ShareAccountLockedError",
+    "ShareAuthenticationError",
+    "ShareClient",
+    "ShareConnectionError",
+    "ShareError",
+    "ShareInvalidArgumentError",
+    "ShareInvalidResponseError",
+    "ShareServerError",
+    "ShareSessionError",
+    "Trend",
+    "parse_readings",
+]

@@ -1,0 +1,19 @@
+"""Glucose unit conversion."""
+
+from __future__ import annotations
+
+from homeassistant.util.unit_conversion import BloodGlucoseConcentrationConverter
+
+from .const import MGDL, MMOLL
+
+
+def to_unit(mg_dl: float, unit: str) -> float:
+    """Convert mg/dL to the unit, rounded to what the unit shows."""
+    if unit == MGDL:
+        return round(mg_dl)
+    return round(BloodGlucoseConcentrationConverter.convert(mg_dl, MGDL, MMOLL), 1)
+
+
+def from_unit(value: float, unit: str) -> int:
+    """Convert a value in the unit to whole mg/dL."""
+    return round(BloodGlucoseConcentrationConverter.convert(value, unit, MGDL))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-import math
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -23,10 +22,8 @@ from .const import (
     LOCKOUT_WAIT,
     LOGGER,
 )
-from .scheduler import MAX_WAIT, READING_INTERVAL, PollScheduler
+from .scheduler import MAX_WAIT, READING_INTERVAL, TIMER_SLACK, PollScheduler, fetch_window
 from .share import (
-    MAX_COUNT,
-    MAX_MINUTES,
     GlucoseReading,
     ShareAccountLockedError,
     ShareAuthenticationError,
@@ -38,9 +35,6 @@ type CgmConfigEntry = ConfigEntry[CgmCoordinator]
 
 # Lockouts outlive a reload or a setup retry, so neither can cost a login.
 LOCKOUTS: HassKey[dict[str, datetime]] = HassKey(f"{DOMAIN}_lockouts")
-
-# The update timer may fire up to a second early; never poll before a reading is due.
-TIMER_SLACK = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +96,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         if locked_until is not None and now < locked_until:
             self._plan(locked_until)
             raise UpdateFailed(translation_domain=DOMAIN, translation_key="account_locked")
-        minutes, count = self._window(now)
+        minutes, count = fetch_window(self._readings.keys(), now)
         try:
             fresh = await self.client.get_readings(minutes, count)
         except ShareAuthenticationError as err:
@@ -126,14 +120,6 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         self._plan(self.scheduler.next_poll(now))
         self._watch_stale(data.latest)
         return data
-
-    def _window(self, now: datetime) -> tuple[int, int]:
-        """Return the minutes and count that cover exactly what is missing."""
-        if not self._readings:
-            return MAX_MINUTES, MAX_COUNT
-        span = now - max(self._readings)
-        minutes = min(MAX_MINUTES, math.ceil(span.total_seconds() / 60) + 1)
-        return minutes, min(MAX_COUNT, minutes // 5 + 2)
 
     def _merge(self, fresh: list[GlucoseReading], now: datetime) -> None:
         """Add new readings and forget those older than the history."""

@@ -3,15 +3,44 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Collection
 from datetime import datetime, timedelta
+import itertools
 import math
+
+from .share.const import MAX_COUNT, MAX_MINUTES
 
 READING_INTERVAL = timedelta(minutes=5)
 MIN_WAIT = timedelta(seconds=15)
 MAX_WAIT = timedelta(minutes=5)
 DEFAULT_UPLOAD_DELAY = timedelta(seconds=30)
 PROBE = timedelta(seconds=5)
-DEFAULT_QUANTILE = 0.9
+DEFAULT_QUANTILE = 0.75
+# A poll timer may fire up to a second early; never poll before a reading is due.
+TIMER_SLACK = timedelta(seconds=1)
+# How long after its time a reading may still reach Share (G6 backfills up to 3 hours).
+LATE_HORIZON = timedelta(hours=3)
+
+
+def fetch_window(known: Collection[datetime], now: datetime) -> tuple[int, int]:
+    """Return the minutes and count that cover exactly what is missing.
+
+    That is everything since the newest reading, and since the oldest recent hole,
+    because phones and transmitters upload late readings after newer ones.
+    """
+    if not known:
+        return MAX_MINUTES, MAX_COUNT
+    since = _oldest_hole(sorted(t for t in known if t >= now - LATE_HORIZON)) or max(known)
+    minutes = min(MAX_MINUTES, math.ceil((now - since).total_seconds() / 60) + 1)
+    return minutes, min(MAX_COUNT, minutes // 5 + 2)
+
+
+def _oldest_hole(times: list[datetime]) -> datetime | None:
+    """Return the reading before the oldest missing one, if any is missing."""
+    for before, after in itertools.pairwise(times):
+        if after - before > READING_INTERVAL * 1.5:
+            return before
+    return None
 
 
 class PollScheduler:

@@ -136,16 +136,18 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _connection_schema(region: str, *, advanced: bool) -> dict[vol.Marker, Any]:
+def _connection_schema(region: str, *, unit: bool, advanced: bool) -> vol.Schema:
     """Return the fields that say how to reach the account."""
     schema: dict[vol.Marker, Any] = {
         vol.Required(CONF_USERNAME): USERNAME_SELECTOR,
         vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
         vol.Required(CONF_REGION, default=region): REGION_SELECTOR,
     }
+    if unit:
+        schema[vol.Optional(CONF_UNIT)] = UNIT_SELECTOR
     if advanced:
         schema[vol.Optional(CONF_SERVER_URL)] = URL_SELECTOR
-    return schema
+    return vol.Schema(schema)
 
 
 class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -176,11 +178,10 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
                 if not sign_in.has_readings:
                     return await self.async_step_no_readings()
                 return self._async_create_entry()
-        schema = _connection_schema(Region.US.value, advanced=self.show_advanced_options)
-        schema[vol.Optional(CONF_UNIT)] = UNIT_SELECTOR
+        schema = _connection_schema(Region.US.value, unit=True, advanced=self.show_advanced_options)
         return self.async_show_form(
             step_id="user",
-            data_schema=self.add_suggested_values_to_schema(vol.Schema(schema), user_input),
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
         )
 
@@ -236,10 +237,12 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
         shown = user_input or {
             key: value for key, value in entry.data.items() if key != CONF_PASSWORD
         }
-        schema = _connection_schema(entry.data[CONF_REGION], advanced=self.show_advanced_options)
+        schema = _connection_schema(
+            entry.data[CONF_REGION], unit=False, advanced=self.show_advanced_options
+        )
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(vol.Schema(schema), shown),
+            data_schema=self.add_suggested_values_to_schema(schema, shown),
             errors=errors,
         )
 

@@ -1,0 +1,861 @@
+"""Tests of the CGM Handler config and options flows."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from datetime import UTC, datetime
+import logging
+from typing import Any
+from unittest.mock import AsyncMock, MagicMock, patch
+
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
+
+from custom_components.cgm_handler.config_flow import is_valid_server_url
+from custom_components.cgm_handler.const import (
+    CONF_HIGH,
+    CONF_LOW,
+    CONF_REGION,
+    CONF_SERVER_URL,
+    CONF_STALE_MINUTES,
+    CONF_UNIT,
+    CONF_URGENT_HIGH,
+    CONF_URGENT_LOW,
+    DOMAIN,
+)
+from custom_components.cgm_handler.share import (
+    GlucoseReading,
+    Region,
+    ShareAccountLockedError,
+    ShareAuthenticationError,
+    ShareConnectionError,
+    ShareError,
+    ShareInvalidResponseError,
+    ShareServerError,
+    Trend,
+)
+
+ACCOUNT_ID = "2f8f6f4e-0b8a-4d7b-9a43-1c6f0b1e4b11"
+OTHER_ACCOUNT_ID = "7d1e3b52-9a0f-4c11-8e0b-5a2c9d4e6f22"
+USERNAME = "alice@example.com"
+PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "new-secret-42"
+READING = GlucoseReading(
+    value=112,
+    trend=Trend.FLAT,
+    time=datetime(2026, 2, 1, 12, 0, tzinfo=UTC),
+    display_time=datetime(2026, 2, 1, 12, 0, tzinfo=UTC),
+)
+USER_INPUT = {
+    CONF_USERNAME: USERNAME,
+    CONF_PASSWORD: PASSWORD,
+    CONF_REGION: "us",
+}
+ENTRY_DATA = {
+    CONF_USERNAME: USERNAME,
+    CONF_PASSWORD: PASSWORD,
+    CONF_REGION: "ous",
+    CONF_UNIT: "mmol/L",
+}
+
+ERRORS = [
+    (ShareAuthenticationError("rejected"), "invalid_auth"),
+    (ShareAccountLockedError("locked"), "account_locked"),
+    (ShareConnectionError("timeout"), "cannot_connect"),
+    (ShareServerError("HTTP 500"), "cannot_connect"),
+    (ShareInvalidResponseError("garbage"), "cannot_connect"),
+    (ShareError("other"), "cannot_connect"),
+    (RuntimeError("boom"), "unknown"),
+]
+ERROR_IDS = [type(error).__name__ for error, _ in ERRORS]
+
+
+@pytest.fixture
+def mock_client() -> Generator[MagicMock]:
+    """Replace the Share client of the flow; every login works and finds readings."""
+    with patch(
+        "custom_components.cgm_handler.config_flow.ShareClient", autospec=True
+    ) as client_class:
+        client = client_class.return_value
+        client.login = AsyncMock(return_value=ACCOUNT_ID)
+        client.get_readings = AsyncMock(return_value=[READING])
+        yield client_class
+
+
+@pytest.fixture(autouse=True)
+def mock_setup_entry() -> Generator[AsyncMock]:
+    """Keep created and reloaded entries from really setting up."""
+    with patch("custom_components.cgm_handler.async_setup_entry", return_value=True) as setup_entry:
+        yield setup_entry
+
+
+@pytest.fixture
+def entry(hass: HomeAssistant) -> MockConfigEntry:
+    """Return a mmol/L entry of the account, added to hass."""
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=USERNAME,
+        unique_id=ACCOUNT_ID,
+        data=dict(ENTRY_DATA),
+    )
+    config_entry.add_to_hass(hass)
+    return config_entry
+
+
+async def _start_user_flow(hass: HomeAssistant, *, advanced: bool = False) -> ConfigFlowResult:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER, "show_advanced_options": advanced}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {}
+    return result
+
+
+def _suggested(result: ConfigFlowResult) -> dict[str, Any]:
+    """Return the suggested values of a form."""
+    assert result["data_schema"] is not None
+    return {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description and "suggested_value" in key.description
+    }
+
+
+def _defaults(result: ConfigFlowResult) -> dict[str, Any]:
+    """Return the default values of a form."""
+    assert result["data_schema"] is not None
+    return {
+        str(key): key.default()
+        for key in result["data_schema"].schema
+        if key.default is not vol.UNDEFINED
+    }
+
+
+def _fields(result: ConfigFlowResult) -> list[str]:
+    assert result["data_schema"] is not None
+    return [str(key) for key in result["data_schema"].schema]
+
+
+@pytest.mark.parametrize(
+    ("region", "unit"),
+    [("us", "mg/dL"), ("ous", "mmol/L"), ("jp", "mg/dL")],
+)
+async def test_user_flow_default_unit(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    mock_setup_entry: AsyncMock,
+    region: str,
+    unit: str,
+) -> None:
+    """Each region signs in on its own server and gets its usual unit."""
+    result = await _start_user_flow(hass)
+    assert _fields(result) == [CONF_USERNAME, CONF_PASSWORD, CONF_REGION, CONF_UNIT]
+    assert _defaults(result)[CONF_REGION] == "us"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_REGION: region}
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == USERNAME
+    assert result["data"] == {
+        CONF_USERNAME: USERNAME,
+        CONF_PASSWORD: PASSWORD,
+        CONF_REGION: region,
+        CONF_UNIT: unit,
+    }
+    assert result["result"].unique_id == ACCOUNT_ID
+    mock_client.assert_called_once_with(
+        async_get_clientsession(hass),
+        USERNAME,
+        PASSWORD,
+        region=Region(region),
+        base_url=None,
+    )
+    mock_client.return_value.login.assert_awaited_once_with()
+    mock_client.return_value.get_readings.assert_awaited_once_with()
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("region", "unit"),
+    [("us", "mmol/L"), ("ous", "mg/dL"), ("jp", "mmol/L")],
+)
+async def test_user_flow_explicit_unit(
+    hass: HomeAssistant, mock_client: MagicMock, region: str, unit: str
+) -> None:
+    """A chosen unit wins over the region's usual one."""
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_REGION: region, CONF_UNIT: unit}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_UNIT] == unit
+    assert result["data"][CONF_REGION] == region
+
+
+async def test_user_flow_strips_username(hass: HomeAssistant, mock_client: MagicMock) -> None:
+    """Spaces around the username are dropped; the password is kept as typed."""
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {**USER_INPUT, CONF_USERNAME: f"  {USERNAME} ", CONF_PASSWORD: " pw "},
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == USERNAME
+    assert result["data"][CONF_USERNAME] == USERNAME
+    assert result["data"][CONF_PASSWORD] == " pw "
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://share.example.com/ShareWebServices/Services/",
+        "http://127.0.0.1:8090/ShareWebServices/Services/",
+        "http://127.8.9.10:8090",
+        "http://localhost",
+        "http://LocalHost:8090/",
+        "http://[::1]:8090/ShareWebServices/Services/",
+    ],
+)
+async def test_user_flow_server_url(hass: HomeAssistant, mock_client: MagicMock, url: str) -> None:
+    """In advanced mode a https URL, or http on this machine, is used and stored."""
+    result = await _start_user_flow(hass, advanced=True)
+    assert _fields(result) == [
+        CONF_USERNAME,
+        CONF_PASSWORD,
+        CONF_REGION,
+        CONF_UNIT,
+        CONF_SERVER_URL,
+    ]
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_SERVER_URL: f" {url} "}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == {
+        CONF_USERNAME: USERNAME,
+        CONF_PASSWORD: PASSWORD,
+        CONF_REGION: "us",
+        CONF_UNIT: "mg/dL",
+        CONF_SERVER_URL: url,
+    }
+    assert mock_client.call_args.kwargs["base_url"] == url
+
+
+@pytest.mark.parametrize("submitted", [{}, {CONF_SERVER_URL: ""}, {CONF_SERVER_URL: "  "}])
+async def test_user_flow_empty_server_url(
+    hass: HomeAssistant, mock_client: MagicMock, submitted: dict[str, str]
+) -> None:
+    """An empty server URL means Dexcom's own server and is not stored."""
+    result = await _start_user_flow(hass, advanced=True)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, **submitted}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_SERVER_URL not in result["data"]
+    assert mock_client.call_args.kwargs["base_url"] is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com",
+        "http://example.com/ShareWebServices/Services/",
+        "http://127.0.0.1.example.com",
+        "http://192.168.1.2:8090",
+        "ftp://localhost",
+        "https://",
+        "not a url",
+        "http://[bad",
+    ],
+)
+async def test_user_flow_invalid_server_url(
+    hass: HomeAssistant, mock_client: MagicMock, url: str
+) -> None:
+    """A URL that is not https, nor http on this machine, is refused unsent."""
+    result = await _start_user_flow(hass, advanced=True)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_SERVER_URL: url}
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {CONF_SERVER_URL: "invalid_url"}
+    assert _suggested(result)[CONF_SERVER_URL] == url
+    mock_client.assert_not_called()
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_SERVER_URL: "https://share.example"}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_SERVER_URL] == "https://share.example"
+    mock_client.return_value.login.assert_awaited_once_with()
+
+
+def test_is_valid_server_url() -> None:
+    """The URL check alone, without a flow."""
+    assert is_valid_server_url("https://share2.dexcom.com/ShareWebServices/Services/")
+    assert is_valid_server_url("http://127.0.0.1:8090")
+    assert is_valid_server_url("http://[::1]")
+    assert not is_valid_server_url("http://[::2]")
+    assert not is_valid_server_url("http://10.0.0.1")
+    assert not is_valid_server_url("//localhost/path")
+
+
+@pytest.mark.parametrize(("error", "reason"), ERRORS, ids=ERROR_IDS)
+@pytest.mark.parametrize("failing", ["login", "get_readings"])
+async def test_user_flow_errors(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    error: Exception,
+    reason: str,
+    failing: str,
+) -> None:
+    """Each failure shows its error, and the same flow can then succeed."""
+    client = mock_client.return_value
+    getattr(client, failing).side_effect = error
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_UNIT: "mmol/L"}
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {"base": reason}
+    assert client.login.await_count == 1
+    suggested = _suggested(result)
+    assert suggested[CONF_USERNAME] == USERNAME
+    assert suggested[CONF_UNIT] == "mmol/L"
+
+    getattr(client, failing).side_effect = None
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], USER_INPUT)
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == USERNAME
+    assert result["result"].unique_id == ACCOUNT_ID
+    assert client.login.await_count == 2
+
+
+async def test_user_flow_invalid_auth_logs_in_once(
+    hass: HomeAssistant, mock_client: MagicMock
+) -> None:
+    """A rejected password costs exactly one login per submit, never a retry."""
+    client = mock_client.return_value
+    client.login.side_effect = ShareAuthenticationError("rejected")
+    result = await _start_user_flow(hass)
+
+    for submits in (1, 2):
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], USER_INPUT)
+        assert result["errors"] == {"base": "invalid_auth"}
+        assert client.login.await_count == submits
+        assert mock_client.call_count == submits
+    client.get_readings.assert_not_awaited()
+
+
+async def test_user_flow_unknown_error_hides_password(
+    hass: HomeAssistant, mock_client: MagicMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected error is logged with its traceback, but not the password."""
+    mock_client.return_value.login.side_effect = RuntimeError("boom")
+    result = await _start_user_flow(hass)
+
+    with caplog.at_level(logging.DEBUG):
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], USER_INPUT)
+
+    assert result["errors"] == {"base": "unknown"}
+    assert "Unexpected error signing in to Dexcom Share" in caplog.text
+    assert "RuntimeError: boom" in caplog.text
+    assert PASSWORD not in caplog.text
+
+
+async def test_user_flow_no_readings(
+    hass: HomeAssistant, mock_client: MagicMock, mock_setup_entry: AsyncMock
+) -> None:
+    """Without readings the flow explains sharing, then adds the account."""
+    mock_client.return_value.get_readings.return_value = []
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_REGION: "ous"}
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "no_readings"
+    assert result["description_placeholders"] == {"username": USERNAME}
+    assert result["data_schema"] is None
+    assert hass.config_entries.async_entries(DOMAIN) == []
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == USERNAME
+    assert result["data"] == {
+        CONF_USERNAME: USERNAME,
+        CONF_PASSWORD: PASSWORD,
+        CONF_REGION: "ous",
+        CONF_UNIT: "mmol/L",
+    }
+    assert result["result"].unique_id == ACCOUNT_ID
+    mock_client.return_value.login.assert_awaited_once_with()
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+@pytest.mark.parametrize("readings", [[READING], []])
+async def test_user_flow_already_configured(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    entry: MockConfigEntry,
+    readings: list[GlucoseReading],
+) -> None:
+    """The same account, under any username, cannot be added twice."""
+    mock_client.return_value.get_readings.return_value = readings
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_USERNAME: "alice"}
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_user_flow_other_account(
+    hass: HomeAssistant, mock_client: MagicMock, entry: MockConfigEntry
+) -> None:
+    """A second Dexcom account is added next to the first."""
+    mock_client.return_value.login.return_value = OTHER_ACCOUNT_ID
+    result = await _start_user_flow(hass)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_USERNAME: "bob"}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "bob"
+    assert result["result"].unique_id == OTHER_ACCOUNT_ID
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 2
+
+
+async def _start_reauth(hass: HomeAssistant, entry: MockConfigEntry) -> ConfigFlowResult:
+    result: ConfigFlowResult = await entry.start_reauth_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["errors"] == {}
+    assert result["description_placeholders"] == {"username": USERNAME, "name": USERNAME}
+    assert _fields(result) == [CONF_PASSWORD]
+    return result
+
+
+async def test_reauth(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    mock_setup_entry: AsyncMock,
+    entry: MockConfigEntry,
+) -> None:
+    """A new password for the same account is stored and the entry reloaded."""
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_SERVER_URL: "http://127.0.0.1:8090"}
+    )
+    result = await _start_reauth(hass, entry)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: NEW_PASSWORD}
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data == {
+        **ENTRY_DATA,
+        CONF_SERVER_URL: "http://127.0.0.1:8090",
+        CONF_PASSWORD: NEW_PASSWORD,
+    }
+    assert entry.title == USERNAME
+    mock_client.assert_called_once_with(
+        async_get_clientsession(hass),
+        USERNAME,
+        NEW_PASSWORD,
+        region=Region.OUS,
+        base_url="http://127.0.0.1:8090",
+    )
+    mock_client.return_value.login.assert_awaited_once_with()
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+@pytest.mark.parametrize(("error", "reason"), ERRORS, ids=ERROR_IDS)
+async def test_reauth_errors(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    entry: MockConfigEntry,
+    error: Exception,
+    reason: str,
+) -> None:
+    """Each failure keeps the old password and the flow can then succeed."""
+    client = mock_client.return_value
+    client.login.side_effect = error
+    result = await _start_reauth(hass, entry)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: NEW_PASSWORD}
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["errors"] == {"base": reason}
+    assert entry.data[CONF_PASSWORD] == PASSWORD
+    assert client.login.await_count == 1
+
+    client.login.side_effect = None
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: NEW_PASSWORD}
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_PASSWORD] == NEW_PASSWORD
+    assert client.login.await_count == 2
+
+
+async def test_reauth_other_account(
+    hass: HomeAssistant, mock_client: MagicMock, entry: MockConfigEntry
+) -> None:
+    """A password that signs in to a different account is refused."""
+    mock_client.return_value.login.return_value = OTHER_ACCOUNT_ID
+    result = await _start_reauth(hass, entry)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: NEW_PASSWORD}
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "unique_id_mismatch"
+    assert entry.data == ENTRY_DATA
+
+
+async def _start_reconfigure(
+    hass: HomeAssistant, entry: MockConfigEntry, *, advanced: bool = False
+) -> ConfigFlowResult:
+    result: ConfigFlowResult = await entry.start_reconfigure_flow(
+        hass, show_advanced_options=advanced
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {}
+    return result
+
+
+async def test_reconfigure(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    mock_setup_entry: AsyncMock,
+    entry: MockConfigEntry,
+) -> None:
+    """The form shows the stored details but the password; changes are stored."""
+    result = await _start_reconfigure(hass, entry)
+    assert _fields(result) == [CONF_USERNAME, CONF_PASSWORD, CONF_REGION]
+    assert _suggested(result) == {CONF_USERNAME: USERNAME, CONF_REGION: "ous"}
+    assert _defaults(result)[CONF_REGION] == "ous"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_USERNAME: "alice", CONF_PASSWORD: NEW_PASSWORD, CONF_REGION: "us"},
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data == {
+        CONF_USERNAME: "alice",
+        CONF_PASSWORD: NEW_PASSWORD,
+        CONF_REGION: "us",
+        CONF_UNIT: "mmol/L",
+    }
+    assert entry.unique_id == ACCOUNT_ID
+    mock_client.assert_called_once_with(
+        async_get_clientsession(hass),
+        "alice",
+        NEW_PASSWORD,
+        region=Region.US,
+        base_url=None,
+    )
+    mock_client.return_value.login.assert_awaited_once_with()
+    assert len(mock_setup_entry.mock_calls) == 1
+
+
+async def test_reconfigure_keeps_server_url(
+    hass: HomeAssistant, mock_client: MagicMock, entry: MockConfigEntry
+) -> None:
+    """Outside advanced mode the stored server URL is kept and used."""
+    url = "https://share.example/ShareWebServices/Services/"
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_SERVER_URL: url})
+    result = await _start_reconfigure(hass, entry)
+    assert CONF_SERVER_URL not in _fields(result)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_REGION: "ous"}
+    )
+
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_SERVER_URL] == url
+    assert mock_client.call_args.kwargs["base_url"] == url
+
+
+async def test_reconfigure_server_url(
+    hass: HomeAssistant, mock_client: MagicMock, entry: MockConfigEntry
+) -> None:
+    """In advanced mode the server URL is shown, checked, changed and cleared."""
+    url = "https://share.example/ShareWebServices/Services/"
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_SERVER_URL: url})
+    result = await _start_reconfigure(hass, entry, advanced=True)
+    assert _fields(result) == [
+        CONF_USERNAME,
+        CONF_PASSWORD,
+        CONF_REGION,
+        CONF_SERVER_URL,
+    ]
+    assert _suggested(result)[CONF_SERVER_URL] == url
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_SERVER_URL: "http://example.com"}
+    )
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_SERVER_URL: "invalid_url"}
+    assert _suggested(result)[CONF_SERVER_URL] == "http://example.com"
+    mock_client.assert_not_called()
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_SERVER_URL: "http://localhost:8090"}
+    )
+
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_SERVER_URL] == "http://localhost:8090"
+
+    result = await _start_reconfigure(hass, entry, advanced=True)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], USER_INPUT)
+
+    assert result["reason"] == "reconfigure_successful"
+    assert CONF_SERVER_URL not in entry.data
+    assert mock_client.call_args.kwargs["base_url"] is None
+
+
+@pytest.mark.parametrize(("error", "reason"), ERRORS, ids=ERROR_IDS)
+async def test_reconfigure_errors(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    entry: MockConfigEntry,
+    error: Exception,
+    reason: str,
+) -> None:
+    """Each failure keeps the entry unchanged and the flow can then succeed."""
+    client = mock_client.return_value
+    client.login.side_effect = error
+    result = await _start_reconfigure(hass, entry)
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], USER_INPUT)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {"base": reason}
+    assert _suggested(result)[CONF_REGION] == "us"
+    assert entry.data == ENTRY_DATA
+    assert client.login.await_count == 1
+
+    client.login.side_effect = None
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], USER_INPUT)
+
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data == {**USER_INPUT, CONF_UNIT: "mmol/L"}
+
+
+async def test_reconfigure_other_account(
+    hass: HomeAssistant, mock_client: MagicMock, entry: MockConfigEntry
+) -> None:
+    """Details that sign in to a different account are refused."""
+    mock_client.return_value.login.return_value = OTHER_ACCOUNT_ID
+    result = await _start_reconfigure(hass, entry)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**USER_INPUT, CONF_USERNAME: "bob"}
+    )
+
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "unique_id_mismatch"
+    assert entry.data == ENTRY_DATA
+
+
+def _selector_config(result: ConfigFlowResult, field: str) -> dict[str, Any]:
+    assert result["data_schema"] is not None
+    for key, selector in result["data_schema"].schema.items():
+        if str(key) == field:
+            return dict(selector.config)
+    raise KeyError(field)
+
+
+async def test_options_mg_dl(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock, entry: MockConfigEntry
+) -> None:
+    """A mg/dL entry shows and stores whole mg/dL, and reloads on a change."""
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_UNIT: "mg/dL"})
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    assert result["description_placeholders"] == {"unit": "mg/dL"}
+    assert _defaults(result) == {
+        CONF_URGENT_LOW: 54,
+        CONF_LOW: 70,
+        CONF_HIGH: 180,
+        CONF_URGENT_HIGH: 250,
+        CONF_STALE_MINUTES: 15,
+    }
+    config = _selector_config(result, CONF_LOW)
+    assert config["unit_of_measurement"] == "mg/dL"
+    assert config["step"] == 1
+    assert (config["min"], config["max"]) == (40, 400)
+    assert config["mode"] == "box"
+    stale = _selector_config(result, CONF_STALE_MINUTES)
+    assert (stale["min"], stale["max"], stale["step"]) == (5, 120, 1)
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_URGENT_LOW: 55.0,
+            CONF_LOW: 75.0,
+            CONF_HIGH: 200.0,
+            CONF_URGENT_HIGH: 300.0,
+            CONF_STALE_MINUTES: 20.0,
+        },
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    expected = {
+        CONF_URGENT_LOW: 55,
+        CONF_LOW: 75,
+        CONF_HIGH: 200,
+        CONF_URGENT_HIGH: 300,
+        CONF_STALE_MINUTES: 20,
+    }
+    assert entry.options == expected
+    assert all(type(value) is int for value in entry.options.values())
+    assert len(mock_setup_entry.mock_calls) == 1
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert _defaults(result) == expected
+
+
+async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """A mmol/L entry never sees mg/dL, but the limits are stored in mg/dL."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+
+    assert result["description_placeholders"] == {"unit": "mmol/L"}
+    assert _defaults(result) == {
+        CONF_URGENT_LOW: 3.0,
+        CONF_LOW: 3.9,
+        CONF_HIGH: 10.0,
+        CONF_URGENT_HIGH: 13.9,
+        CONF_STALE_MINUTES: 15,
+    }
+    config = _selector_config(result, CONF_HIGH)
+    assert config["unit_of_measurement"] == "mmol/L"
+    assert config["step"] == 0.1
+    assert (config["min"], config["max"]) == (2.2, 22.2)
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_URGENT_LOW: 3.5,
+            CONF_LOW: 4.0,
+            CONF_HIGH: 9.0,
+            CONF_URGENT_HIGH: 12.0,
+            CONF_STALE_MINUTES: 30,
+        },
+    )
+    await hass.async_block_till_done()
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {
+        CONF_URGENT_LOW: 63,
+        CONF_LOW: 72,
+        CONF_HIGH: 162,
+        CONF_URGENT_HIGH: 216,
+        CONF_STALE_MINUTES: 30,
+    }
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert _defaults(result) == {
+        CONF_URGENT_LOW: 3.5,
+        CONF_LOW: 4.0,
+        CONF_HIGH: 9.0,
+        CONF_URGENT_HIGH: 12.0,
+        CONF_STALE_MINUTES: 30,
+    }
+
+
+@pytest.mark.parametrize(
+    ("unit", "thresholds"),
+    [
+        ("mg/dL", (54, 70, 70, 250)),
+        ("mg/dL", (54, 180, 70, 250)),
+        ("mg/dL", (70, 54, 180, 250)),
+        ("mg/dL", (54, 70, 250, 180)),
+        # Different in mmol/L, but the same whole mg/dL once stored.
+        ("mmol/L", (3.0, 3.9, 3.91, 13.9)),
+        ("mmol/L", (3.0, 3.9, 10.0, 3.0)),
+    ],
+)
+async def test_options_thresholds_order(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    unit: str,
+    thresholds: tuple[float, float, float, float],
+) -> None:
+    """The limits must rise strictly; the form keeps what was typed."""
+    hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_UNIT: unit})
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    submitted = dict(
+        zip((CONF_URGENT_LOW, CONF_LOW, CONF_HIGH, CONF_URGENT_HIGH), thresholds, strict=True)
+    )
+    submitted[CONF_STALE_MINUTES] = 15
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], submitted)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "thresholds_order"}
+    assert _suggested(result) == submitted
+    assert entry.options == {}
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**submitted, **_defaults(result)}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {
+        CONF_URGENT_LOW: 54,
+        CONF_LOW: 70,
+        CONF_HIGH: 180,
+        CONF_URGENT_HIGH: 250,
+        CONF_STALE_MINUTES: 15,
+    }

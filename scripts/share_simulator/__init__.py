@@ -1,0 +1,25 @@
+"""A simulated Dexcom Share server for tests, benchmarks and demos."""
+
+from .accounts import Account
+from .app import ShareSimulator
+from .clock import ManualClock, ScaledClock, utc_now
+from .faults import Fault, FaultKind
+from .glucose import trend_for_rate
+from .sensor import Reading, UploadDelay
+from .wire import BASE_PATH, TREND_NAMES, DexcomError
+
+__all__ = [
+    "BASE_PATH",
+    "TREND_NAMES",
+    "Account",
+    "DexcomError",
+    "Fault",
+    "FaultKind",
+    "ManualClock",
+    "Reading",
+    "ScaledClock",
+    "ShareSimulator",
+    "UploadDelay",
+    "trend_for_rate",
+    "utc_now",
+]

@@ -1,0 +1,123 @@
+"""Faults the simulator can inject into its answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+class FaultKind(StrEnum):
+    """A way for Share to misbehave."""
+
+    SERVER_ERROR = "server_error"
+    """HTTP 500 (or `status`) with a JSON body that has no Dexcom Code."""
+    HTML_ERROR = "html_error"
+    """HTTP 503 (or `status`) with an HTML page, as a proxy sends it."""
+    TIMEOUT = "timeout"
+    """Answer normally, but only after `delay` real seconds."""
+    MALFORMED = "malformed"
+    """Answer normally, but cut the body in half so it is not valid JSON."""
+    DISCONNECT = "disconnect"
+    """Close the connection without answering."""
+    EMPTY = "empty"
+    """Readings only: answer an empty list."""
+    DUPLICATES = "duplicates"
+    """Readings only: repeat every other entry."""
+    OUT_OF_ORDER = "out_of_order"
+    """Readings only: swap neighbouring entries."""
+
+
+# Kinds that change a successful readings list rather than the whole answer.
+LIST_KINDS = frozenset({FaultKind.EMPTY, FaultKind.DUPLICATES, FaultKind.OUT_OF_ORDER})
+
+
+@dataclass(eq=False)
+class Fault:
+    """A fault that hits matching requests, a number of times or until cleared."""
+
+    kind: FaultKind
+    remaining: int | None = 1
+    """Requests left to hit; None means until cleared."""
+    endpoint: str | None = None
+    """Only hit this endpoint, e.g. READINGS_ENDPOINT; None means all."""
+    delay: float = 30.0
+    """Real seconds to wait, for TIMEOUT."""
+    status: int | None = None
+    """HTTP status for SERVER_ERROR and HTML_ERROR."""
+    start: datetime | None = None
+    """With `end`: only hit while the simulated time is in [start, end)."""
+    end: datetime | None = None
+
+    def hits(self, endpoint: str, now: datetime) -> bool:
+        """Tell whether the fault applies to a request."""
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.endpoint is not None and self.endpoint != endpoint:
+            return False
+        if self.start is not None and now < self.start:
+            return False
+        return self.end is None or now < self.end
+
+
+class Faults:
+    """The injected faults, in the order they were added."""
+
+    def __init__(self) -> None:
+        """Start with no faults."""
+        self.active: list[Fault] = []
+
+    def add(self, fault: Fault) -> Fault:
+        """Add a fault and return it."""
+        self.active.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        """Remove every fault, outages included."""
+        self.active.clear()
+
+    def take(self, endpoint: str, now: datetime, *, lists: bool) -> Fault | None:
+        """Return the first fault that hits a request, and count it."""
+        for fault in self.active:
+            if (fault.kind in LIST_KINDS) == lists and fault.hits(endpoint, now):
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self.active.remove(fault)
+                return fault
+        return None
+
+
+def spoil(kind: FaultKind, entries: list[Any]) -> list[Any]:
+    """Apply a list fault to a readings answer."""
+    if kind is FaultKind.EMPTY:
+        return []
+    if kind is FaultKind.DUPLICATES:
+        return [copy for index, entry in enumerate(entries) for copy in [entry] * (2 - index % 2)]
+    swapped = list(entries)
+    swapped[0:-1:2], swapped[1::2] = entries[1::2], entries[0:-1:2]
+    return swapped
+
+
+def html_page(status: int) -> str:
+    """Return an error page like the one Cloudflare serves."""
+    title = f"{status} {HTTPStatus(status).phrase}"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    )
+
+
+def server_error(status: int, path: str, now: datetime) -> dict[str, Any]:
+    """Return a Spring-style error body, which has no Dexcom Code."""
+    return {
+        "timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "status": status,
+        "error": HTTPStatus(status).phrase,
+        "path": path,
+    }

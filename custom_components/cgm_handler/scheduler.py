@@ -31,7 +31,8 @@ def fetch_window(known: Collection[datetime], now: datetime) -> tuple[int, int]:
     if not known:
         return MAX_MINUTES, MAX_COUNT
     since = _oldest_hole(sorted(t for t in known if t >= now - LATE_HORIZON)) or max(known)
-    minutes = min(MAX_MINUTES, math.ceil((now - since).total_seconds() / 60) + 1)
+    # At least a minute, even when Share's clock runs ahead of ours.
+    minutes = min(MAX_MINUTES, max(1, math.ceil((now - since).total_seconds() / 60) + 1))
     return minutes, min(MAX_COUNT, minutes // 5 + 2)
 
 

@@ -12,6 +12,11 @@ from .const import CONF_REGION, CONF_SERVER_URL, DOMAIN
 from .coordinator import CgmConfigEntry, CgmCoordinator
 from .services import async_setup_services
 from .share import Region, ShareClient
+from .statistics import (
+    async_remove_statistics,
+    async_setup_statistics,
+    async_unload_statistics,
+)
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -36,10 +41,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
     coordinator = CgmCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
+    await async_setup_statistics(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
-    """Unload the entities."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    """Unload the entities and save the reading history."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await async_unload_statistics(hass, entry)
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> None:
+    """Delete the stored reading history of the entry."""
+    await async_remove_statistics(hass, entry.entry_id)

@@ -1,10 +1,11 @@
-"""Glucose, trend, change and reading time sensors."""
+"""Glucose, trend, change and reading time sensors, and the glycemic metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -12,13 +13,16 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
+from homeassistant.const import PERCENTAGE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CONF_UNIT, MGDL
 from .coordinator import CgmConfigEntry, CgmCoordinator, CgmData
 from .entity import CgmEntity
+from .metrics import HIGH, LOW, VERY_HIGH, VERY_LOW, GlycemicMetrics
 from .share import Trend
+from .statistics import DATA_HISTORY, ReadingHistory
 from .units import to_unit
 
 PARALLEL_UPDATES = 0
@@ -92,13 +96,90 @@ SENSORS: tuple[CgmSensorEntityDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class CgmMetricSensorEntityDescription(SensorEntityDescription):
+    """A consensus metric over the readings of a period (see metrics.py)."""
+
+    period: timedelta
+    value_fn: Callable[[GlycemicMetrics], float]
+    threshold: int | None = None
+    """The glucose limit (mg/dL) named in the entity name, in the entry's unit."""
+
+
+PERIODS: tuple[tuple[str, timedelta], ...] = (
+    ("24h", timedelta(hours=24)),
+    ("14d", timedelta(days=14)),
+)
+# Rarely useful over one day: GMI estimates A1C from 14 days or more (consensus), and the
+# level 2 ranges are a fraction of a percent most days. Users can enable them.
+DISABLED_BY_DEFAULT = frozenset({"gmi_24h", "time_below_54_24h", "time_above_250_24h"})
+
+
+# key, value, glucose limit named in the entity name
+METRICS: tuple[tuple[str, Callable[[GlycemicMetrics], float], int | None], ...] = (
+    ("gmi", lambda metrics: metrics.gmi, None),
+    ("cv", lambda metrics: metrics.cv, None),
+    ("time_in_range", lambda metrics: metrics.time_in_range, None),
+    ("time_below_70", lambda metrics: metrics.time_below_70, LOW),
+    ("time_below_54", lambda metrics: metrics.time_below_54, VERY_LOW),
+    ("time_above_180", lambda metrics: metrics.time_above_180, HIGH),
+    ("time_above_250", lambda metrics: metrics.time_above_250, VERY_HIGH),
+)
+
+
+def _metric_descriptions(suffix: str, period: timedelta) -> list[CgmMetricSensorEntityDescription]:
+    """Return the metric sensors of one period: mean glucose, then the percentages."""
+    mean_key = f"mean_glucose_{suffix}"
+    descriptions = [
+        CgmMetricSensorEntityDescription(
+            key=mean_key,
+            translation_key=mean_key,
+            device_class=SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION,
+            state_class=SensorStateClass.MEASUREMENT,
+            native_unit_of_measurement=MGDL,
+            period=period,
+            value_fn=lambda metrics: metrics.mean,
+        )
+    ]
+    for name, value_fn, threshold in METRICS:
+        key = f"{name}_{suffix}"
+        descriptions.append(
+            CgmMetricSensorEntityDescription(
+                key=key,
+                translation_key=key,
+                state_class=SensorStateClass.MEASUREMENT,
+                native_unit_of_measurement=PERCENTAGE,
+                suggested_display_precision=1,
+                entity_registry_enabled_default=key not in DISABLED_BY_DEFAULT,
+                period=period,
+                value_fn=value_fn,
+                threshold=threshold,
+            )
+        )
+    return descriptions
+
+
+METRIC_SENSORS: tuple[CgmMetricSensorEntityDescription, ...] = tuple(
+    description
+    for suffix, period in PERIODS
+    for description in _metric_descriptions(suffix, period)
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: CgmConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sensors of one Dexcom account."""
-    async_add_entities(CgmSensor(entry.runtime_data, description) for description in SENSORS)
+    coordinator = entry.runtime_data
+    history = hass.data[DATA_HISTORY][entry.entry_id]
+    async_add_entities(
+        [
+            *(CgmSensor(coordinator, description) for description in SENSORS),
+            *(CgmMetricSensor(coordinator, description, history) for description in METRIC_SENSORS),
+        ]
+    )
 
 
 class CgmSensor(CgmEntity, SensorEntity):
@@ -131,3 +212,48 @@ class CgmSensor(CgmEntity, SensorEntity):
     def native_value(self) -> float | str | datetime | None:
         """Return the value computed from the readings."""
         return self.entity_description.value_fn(self.coordinator.data, self._unit)
+
+
+class CgmMetricSensor(CgmEntity, SensorEntity):
+    """A glycemic metric of one Dexcom account over 24 hours or 14 days."""
+
+    entity_description: CgmMetricSensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: CgmCoordinator,
+        description: CgmMetricSensorEntityDescription,
+        history: ReadingHistory,
+    ) -> None:
+        """Compute the metric from the entry's reading history."""
+        super().__init__(coordinator, description)
+        self._history = history
+        unit = coordinator.config_entry.data[CONF_UNIT]
+        if description.device_class is SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION:
+            self._attr_suggested_unit_of_measurement = unit
+            self._attr_suggested_display_precision = 0 if unit == MGDL else 1
+        if description.threshold is not None:
+            self._attr_translation_placeholders = {
+                "threshold": f"{to_unit(description.threshold, unit)} {unit}"
+            }
+
+    @property
+    def _metrics(self) -> GlycemicMetrics | None:
+        return self._history.metrics(self.entity_description.period)
+
+    @property
+    def available(self) -> bool:
+        """Return whether the period holds any reading."""
+        return self._metrics is not None
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the metric."""
+        metrics = self._metrics
+        return round(self.entity_description.value_fn(metrics), 2) if metrics else None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return the number of readings behind the metric."""
+        metrics = self._metrics
+        return {"readings": metrics.readings} if metrics else None

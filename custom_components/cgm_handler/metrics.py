@@ -1,0 +1,98 @@
+"""Glycemic metrics of a set of readings; plain Python, no Home Assistant.
+
+Definitions follow the international consensus on CGM metrics (Battelino et al.,
+Diabetes Care 2019;42:1593-1603):
+
+- mean glucose: the arithmetic mean of the readings, in mg/dL;
+- GMI (glucose management indicator, %): 3.31 + 0.02392 x mean glucose in mg/dL;
+- CV (coefficient of variation, %): SD / mean x 100, with the *population* SD (divisor n):
+  the readings of the period are the whole population described, and it is defined for a
+  single reading;
+- time in range: readings in 70-180 mg/dL inclusive; below range: < 70 mg/dL (level 1 and 2
+  together) and < 54 mg/dL (level 2); above range: > 180 mg/dL (level 1 and 2 together) and
+  > 250 mg/dL (level 2). Each is the share of readings, in %.
+
+Dexcom reports a reading every 5 minutes, so the share of readings is the share of time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+import math
+
+VERY_LOW = 54
+LOW = 70
+HIGH = 180
+VERY_HIGH = 250
+
+GMI_INTERCEPT = 3.31
+GMI_SLOPE = 0.02392
+
+
+@dataclass(frozen=True, slots=True)
+class GlucoseRange:
+    """A glucose band the consensus reports the share of readings in."""
+
+    key: str
+    contains: Callable[[int], bool]
+
+
+RANGES: tuple[GlucoseRange, ...] = (
+    GlucoseRange("time_in_range", lambda value: LOW <= value <= HIGH),
+    GlucoseRange("time_below_70", lambda value: value < LOW),
+    GlucoseRange("time_below_54", lambda value: value < VERY_LOW),
+    GlucoseRange("time_above_180", lambda value: value > HIGH),
+    GlucoseRange("time_above_250", lambda value: value > VERY_HIGH),
+)
+RANGES_BY_KEY = {band.key: band for band in RANGES}
+
+
+@dataclass(frozen=True, slots=True)
+class GlycemicMetrics:
+    """The consensus metrics of the readings of one period."""
+
+    readings: int
+    mean: float
+    minimum: int
+    maximum: int
+    gmi: float
+    cv: float
+    time_in_range: float
+    time_below_70: float
+    time_below_54: float
+    time_above_180: float
+    time_above_250: float
+
+
+def gmi(mean_mg_dl: float) -> float:
+    """Return the glucose management indicator (%) of a mean glucose in mg/dL."""
+    return GMI_INTERCEPT + GMI_SLOPE * mean_mg_dl
+
+
+def percent_in(values: Collection[int], band: GlucoseRange) -> float:
+    """Return the share of the values in a band, in %."""
+    return 100 * sum(1 for value in values if band.contains(value)) / len(values)
+
+
+def compute(values: Iterable[int]) -> GlycemicMetrics | None:
+    """Return the metrics of the readings (mg/dL), or None when there are none."""
+    data = list(values)
+    count = len(data)
+    if not count:
+        return None
+    mean = math.fsum(data) / count
+    variance = math.fsum((value - mean) ** 2 for value in data) / count
+    return GlycemicMetrics(
+        readings=count,
+        mean=mean,
+        minimum=min(data),
+        maximum=max(data),
+        gmi=gmi(mean),
+        cv=100 * math.sqrt(variance) / mean if mean else 0.0,
+        time_in_range=percent_in(data, RANGES_BY_KEY["time_in_range"]),
+        time_below_70=percent_in(data, RANGES_BY_KEY["time_below_70"]),
+        time_below_54=percent_in(data, RANGES_BY_KEY["time_below_54"]),
+        time_above_180=percent_in(data, RANGES_BY_KEY["time_above_180"]),
+        time_above_250=percent_in(data, RANGES_BY_KEY["time_above_250"]),
+    )

@@ -1,0 +1,462 @@
+"""Hourly long-term statistics: every reading, gap-free, never degraded, restart-safe.
+
+The expected figures come from the simulator's ground truth, `published_readings`, and
+from when the integration polled successfully: a reading can be had if some successful
+poll came after it was published and while it was still in Dexcom's 24-hour window.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+import statistics
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.recorder.db_schema import Statistics, StatisticsMeta
+from homeassistant.components.recorder.models import StatisticMeanType
+from homeassistant.components.recorder.statistics import get_metadata, statistics_during_period
+from homeassistant.components.recorder.util import session_scope
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from custom_components.cgm_handler import statistics as cgm_statistics
+from custom_components.cgm_handler.coordinator import CgmCoordinator
+from custom_components.cgm_handler.statistics import (
+    STATISTICS,
+    build_metadata,
+    hour_start,
+    statistic_id,
+)
+from scripts.share_simulator import FaultKind, Reading, ShareSimulator
+from tests.conftest import USERNAME
+
+FROZEN_AT = "2026-03-10T12:23:00+00:00"
+DAY = timedelta(hours=24)
+KEYS = [statistic.key for statistic in STATISTICS]
+BANDS = {
+    "time_in_range": lambda value: 70 <= value <= 180,
+    "time_below_70": lambda value: value < 70,
+    "time_below_54": lambda value: value < 54,
+    "time_above_180": lambda value: value > 180,
+    "time_above_250": lambda value: value > 250,
+}
+
+pytestmark = pytest.mark.freeze_time(FROZEN_AT)
+
+
+@pytest.fixture
+def recorder_config() -> dict[str, Any]:
+    """Record no entity states: only the imported statistics matter here, and it is faster."""
+    return {"exclude": {"domains": ["sensor", "binary_sensor"]}}
+
+
+class Run:
+    """Drive the integration through time, restarts and outages, noting each good poll."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        freezer: FrozenDateTimeFactory,
+        simulator: ShareSimulator,
+        entry: MockConfigEntry,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Spy on the coordinator: when did a poll of Share succeed."""
+        self.hass = hass
+        self.freezer = freezer
+        self.simulator = simulator
+        self.entry = entry
+        self.polls: list[datetime] = []
+        self.imported_counts: dict[datetime, list[int]] = defaultdict(list)
+        original = CgmCoordinator._async_update_data
+
+        async def update(coordinator: CgmCoordinator) -> Any:
+            data = await original(coordinator)
+            self.polls.append(dt_util.utcnow())
+            return data
+
+        monkeypatch.setattr(CgmCoordinator, "_async_update_data", update)
+        add = cgm_statistics.async_add_external_statistics
+
+        def add_statistics(hass: HomeAssistant, metadata: Any, rows: Any) -> None:
+            if metadata["statistic_id"] == self.ids["readings"]:
+                for row in rows:
+                    self.imported_counts[row["start"]].append(int(row["mean"]))
+            add(hass, metadata, rows)
+
+        monkeypatch.setattr(cgm_statistics, "async_add_external_statistics", add_statistics)
+
+    @property
+    def ids(self) -> dict[str, str]:
+        """Return the statistic ids of the entry by key."""
+        return {key: statistic_id(self.entry.entry_id, key) for key in KEYS}
+
+    async def settle(self) -> None:
+        """Finish whatever is running, background tasks included."""
+        await self.hass.async_block_till_done(wait_background_tasks=True)
+
+    async def setup(self) -> None:
+        """Set the entry up (first start, or start after a stop)."""
+        if self.hass.config_entries.async_get_entry(self.entry.entry_id) is None:
+            self.entry.add_to_hass(self.hass)
+        await self.hass.config_entries.async_setup(self.entry.entry_id)
+        await self.settle()
+
+    async def stop(self) -> None:
+        """Stop as Home Assistant does: unload, and the recorder writes what it has."""
+        assert await self.hass.config_entries.async_unload(self.entry.entry_id)
+        await async_wait_recording_done(self.hass)
+
+    async def reload(self) -> None:
+        """Reload at once, with imports possibly still queued in the recorder."""
+        assert await self.hass.config_entries.async_reload(self.entry.entry_id)
+        await self.settle()
+
+    async def wait(self, duration: timedelta, step: timedelta) -> None:
+        """Let time pass in steps, running the polls that come due."""
+        for _ in range(round(duration / step)):
+            self.freezer.tick(step)
+            async_fire_time_changed(self.hass)
+            await self.settle()
+
+    def outage(self, start: timedelta, length: timedelta) -> tuple[datetime, datetime]:
+        """Make Share fail from `start` from now on, for `length`."""
+        begin = dt_util.utcnow() + start
+        self.simulator.outage(begin, begin + length, FaultKind.HTML_ERROR)
+        return begin, begin + length
+
+    def obtainable(self) -> list[Reading]:
+        """Return the published readings that a successful poll could fetch."""
+        polls = sorted(self.polls)
+        found = []
+        for reading in self.simulator.published_readings(USERNAME):
+            index = bisect_left(polls, reading.published_at)
+            if index < len(polls) and reading.time > polls[index] - DAY:
+                found.append(reading)
+        return found
+
+    async def rows(self) -> dict[str, dict[datetime, dict[str, Any]]]:
+        """Return every imported row, by statistic key and hour."""
+        await async_wait_recording_done(self.hass)
+        start = dt_util.utcnow() - timedelta(days=30)
+        found = await get_instance(self.hass).async_add_executor_job(
+            statistics_during_period,
+            self.hass,
+            start,
+            None,
+            set(self.ids.values()),
+            "hour",
+            None,
+            {"mean", "min", "max"},
+        )
+        return {
+            key: {
+                datetime.fromtimestamp(row["start"], UTC): dict(row)
+                for row in found.get(statistic, [])
+            }
+            for key, statistic in self.ids.items()
+        }
+
+    async def row_counts(self) -> dict[str, tuple[int, int]]:
+        """Return the number of rows and of distinct hours of each statistic in the database."""
+
+        def count() -> dict[str, tuple[int, int]]:
+            with session_scope(hass=self.hass, read_only=True) as session:
+                query = (
+                    select(
+                        StatisticsMeta.statistic_id,
+                        func.count(Statistics.id),
+                        func.count(func.distinct(Statistics.start_ts)),
+                    )
+                    .join(Statistics, Statistics.metadata_id == StatisticsMeta.id)
+                    .where(StatisticsMeta.statistic_id.in_(self.ids.values()))
+                    .group_by(StatisticsMeta.statistic_id)
+                )
+                return {sid: (rows, hours) for sid, rows, hours in session.execute(query)}
+
+        await async_wait_recording_done(self.hass)
+        return await get_instance(self.hass).async_add_executor_job(count)
+
+
+def by_hour(readings: Iterable[Reading]) -> dict[datetime, list[int]]:
+    """Return the values of readings per UTC hour, computed without the integration."""
+    hours: dict[datetime, list[int]] = defaultdict(list)
+    for reading in readings:
+        hours[reading.time.replace(minute=0, second=0, microsecond=0)].append(reading.value)
+    return hours
+
+
+def expected_row(values: list[int]) -> dict[str, float]:
+    """Return what each statistic of an hour must hold, with the statistics module."""
+    expected = {
+        "glucose": statistics.fmean(values),
+        "glucose_min": min(values),
+        "glucose_max": max(values),
+        "readings": len(values),
+    }
+    for key, contains in BANDS.items():
+        expected[key] = sum(map(contains, values)) * 100 / len(values)
+    return expected
+
+
+def check_hours(
+    rows: dict[str, dict[datetime, dict[str, Any]]], readings: list[Reading]
+) -> tuple[int, int]:
+    """Check every imported hour against the readings; return the hours checked and full."""
+    expected = by_hour(readings)
+    assert set(rows["readings"]) == set(expected)
+    for key in KEYS:
+        assert set(rows[key]) == set(expected), key
+    for hour, values in expected.items():
+        want = expected_row(values)
+        glucose = rows["glucose"][hour]
+        assert glucose["mean"] == pytest.approx(want["glucose"], rel=1e-12), hour
+        assert (glucose["min"], glucose["max"]) == (want["glucose_min"], want["glucose_max"])
+        assert rows["readings"][hour]["mean"] == want["readings"], hour
+        for key in BANDS:
+            assert rows[key][hour]["mean"] == pytest.approx(want[key], rel=1e-12, abs=1e-12)
+    return len(expected), sum(len(values) == 12 for values in expected.values())
+
+
+@pytest.fixture
+def run(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: ShareSimulator,
+    mock_config_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Run:
+    """Return a run of the simulator's account, not set up yet."""
+    return Run(hass, freezer, simulator, mock_config_entry, monkeypatch)
+
+
+async def thirty_hour_outage(run: Run) -> tuple[datetime, datetime]:
+    """Cut Share off for 30 hours, restarting in the middle; return its start and the recovery.
+
+    The setup waits for Share, and six hours of readings fall out of the window for good:
+    the hours before the window at the recovery keep exactly what they had.
+    """
+    before = await run.rows()
+    begin, end = run.outage(timedelta(minutes=3), timedelta(hours=30))
+    await run.wait(timedelta(hours=12), timedelta(hours=1))
+    await run.stop()
+    run.freezer.tick(timedelta(minutes=20))
+    await run.setup()
+    assert run.entry.state is ConfigEntryState.SETUP_RETRY
+    await run.wait(timedelta(hours=19), timedelta(hours=1))
+    assert run.entry.state is ConfigEntryState.LOADED
+    recovered = min(poll for poll in run.polls if poll >= end)
+    window = hour_start(recovered - DAY)
+    after = await run.rows()
+    for key in KEYS:
+        older = {hour: row for hour, row in after[key].items() if hour < window}
+        assert older == {hour: row for hour, row in before[key].items() if hour < window}
+    lost = [
+        reading
+        for reading in run.simulator.published_readings(USERNAME)
+        if begin < reading.time <= recovered - DAY
+    ]
+    gap = set(by_hour(lost)) - {hour_start(begin), window}
+    assert len(lost) > 60
+    assert len(gap) >= 5
+    assert not gap & set(after["readings"])
+    return begin, recovered
+
+
+async def test_statistics_match_the_readings_through_restarts_and_outages(run: Run) -> None:
+    """Four days with restarts, a 2-hour and a 30-hour outage: every hour is right."""
+    await run.setup()
+    rows = await run.rows()
+    # The first poll backfills the day Share holds: 25 hours, the oldest one partial.
+    assert len(rows["readings"]) == 25
+    check_hours(rows, run.obtainable())
+
+    await run.wait(timedelta(hours=3), timedelta(minutes=5))
+    await run.reload()
+    await run.wait(timedelta(hours=5), timedelta(minutes=15))
+
+    # Two hours without Share; the first good poll after it fetches the whole gap.
+    run.outage(timedelta(minutes=7), timedelta(hours=2))
+    await run.wait(timedelta(hours=3), timedelta(minutes=10))
+
+    # Home Assistant stopped for 50 minutes.
+    await run.stop()
+    run.freezer.tick(timedelta(minutes=50))
+    await run.setup()
+    await run.wait(timedelta(hours=14), timedelta(hours=1))
+    await run.reload()
+    await run.wait(timedelta(hours=6), timedelta(minutes=30))
+    check_hours(await run.rows(), run.obtainable())
+
+    begin, recovered = await thirty_hour_outage(run)
+
+    await run.wait(timedelta(hours=20), timedelta(hours=2))
+    await run.reload()
+    await run.wait(timedelta(hours=3), timedelta(minutes=5))
+
+    rows = await run.rows()
+    truth = run.simulator.published_readings(USERNAME)
+    obtainable = run.obtainable()
+    hours, full = check_hours(rows, obtainable)
+    # Each hour whose readings all stayed in reach equals the ground truth exactly; the
+    # others are the two hours cut by the 30-hour outage (and the current hour, maybe).
+    truth_by_hour, got_by_hour = by_hour(truth), by_hour(obtainable)
+    complete = {hour for hour, values in truth_by_hour.items() if got_by_hour.get(hour) == values}
+    current = hour_start(dt_util.utcnow())
+    partial = {hour_start(begin), hour_start(recovered - DAY)}
+    assert set(rows["readings"]) - complete - {current} == partial
+    assert hours >= 100
+    assert full == hours - 4  # those, the current hour and the first hour Share ever had
+    # Nothing duplicated, and no hour was ever imported with fewer readings than before.
+    counts = await run.row_counts()
+    assert counts == dict.fromkeys(run.ids.values(), (hours, hours))
+    for hour, imported in run.imported_counts.items():
+        assert imported == sorted(set(imported)), hour
+    print(  # noqa: T201
+        f"{hours} hours checked, {len(complete & set(rows['readings']))} complete, "
+        f"{full} with 12 readings, {len(truth) - len(obtainable)} readings out of reach, "
+        f"{len(run.polls)} polls"
+    )
+
+
+async def test_partial_oldest_hour_never_replaces_a_complete_one(
+    run: Run, hass_storage: dict[str, Any]
+) -> None:
+    """After a restart the window's oldest hour is partial; the recorder keeps all of it."""
+    await run.setup()
+    await run.wait(timedelta(hours=2), timedelta(hours=1))
+    before = await run.rows()
+
+    # Stopped for 40 minutes, and the history file is gone: only the buffer is left.
+    await run.stop()
+    assert hass_storage.pop(f"cgm_handler.{run.entry.entry_id}")["data"]["readings"]
+    run.freezer.tick(timedelta(minutes=40))
+    await run.setup()
+    oldest = hour_start(dt_util.utcnow() - DAY)
+    buffer = by_hour(run.entry.runtime_data.data.readings)
+    assert 0 < len(buffer[oldest]) < before["readings"][oldest]["mean"] == 12
+    after = await run.rows()
+    for key in KEYS:
+        assert after[key][oldest] == before[key][oldest]
+    assert run.imported_counts[oldest] == [12]
+    check_hours(after, run.obtainable())
+
+
+async def test_hour_split_by_a_long_outage_keeps_both_parts(run: Run) -> None:
+    """An hour fetched partly before and partly after a 24 h outage holds both parts.
+
+    The buffer only has the part after the outage; the history has both.
+    """
+    await run.setup()
+    await run.wait(timedelta(minutes=50), timedelta(minutes=5))
+    begin, end = run.outage(timedelta(minutes=5), timedelta(hours=24, minutes=15))
+    await run.wait(timedelta(hours=24), timedelta(hours=1))
+    await run.wait(timedelta(minutes=30), timedelta(minutes=5))
+    recovered = min(poll for poll in run.polls if poll >= end)
+    split = hour_start(begin)
+    assert split == hour_start(recovered - DAY)
+    obtainable = run.obtainable()
+    parts = [r.time for r in obtainable if hour_start(r.time) == split]
+    assert any(t < begin for t in parts)
+    assert any(t > recovered - DAY for t in parts)
+    in_buffer = [r for r in run.entry.runtime_data.data.readings if hour_start(r.time) == split]
+    assert 0 < len(in_buffer) < len(parts)
+    rows = await run.rows()
+    assert rows["readings"][split]["mean"] == len(parts)
+    check_hours(rows, obtainable)
+
+
+async def test_statistic_ids_and_metadata(
+    hass: HomeAssistant,
+    simulator: ShareSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Ids hold the entry id only; metadata carry the unit, class and mean type."""
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await async_wait_recording_done(hass)
+    entry = init_integration
+    ids = {key: statistic_id(entry.entry_id, key) for key in KEYS}
+    account_id = simulator.account(USERNAME).account_id
+    for sid in ids.values():
+        assert sid.startswith("cgm_handler:")
+        assert sid.endswith(entry.entry_id.lower())
+        assert USERNAME not in sid
+        assert account_id not in sid
+        assert account_id.replace("-", "") not in sid
+    found = await get_instance(hass).async_add_executor_job(
+        partial(get_metadata, hass, statistic_ids=set(ids.values()))
+    )
+    # The recorder still reports the deprecated has_mean when reading; only the rest counts.
+    meta = {
+        sid: {key: value for key, value in data.items() if key != "has_mean"}
+        for sid, (_, data) in found.items()
+    }
+    assert meta[ids["glucose"]] == {
+        "has_sum": False,
+        "mean_type": StatisticMeanType.ARITHMETIC,
+        "name": "jane glucose",
+        "source": "cgm_handler",
+        "statistic_id": ids["glucose"],
+        "unit_class": "blood_glucose_concentration",
+        "unit_of_measurement": "mg/dL",
+    }
+    assert meta[ids["time_in_range"]]["unit_of_measurement"] == "%"
+    assert meta[ids["time_in_range"]]["unit_class"] is None
+    assert meta[ids["readings"]]["unit_of_measurement"] is None
+    for data in meta.values():
+        assert data["mean_type"] is StatisticMeanType.ARITHMETIC
+        assert data["has_sum"] is False
+
+
+def test_metadata_for_older_recorders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before 2025.4 the recorder knew has_mean only, and unit_class came with 2025.11."""
+    old_keys = frozenset(
+        {"has_mean", "has_sum", "name", "source", "statistic_id", "unit_of_measurement"}
+    )
+    monkeypatch.setattr(cgm_statistics, "_META_KEYS", old_keys)
+    metadata = build_metadata(STATISTICS[0], "01ABC", "jane")
+    assert set(metadata) == old_keys
+    assert metadata["has_mean"] is True
+    monkeypatch.undo()
+    metadata = build_metadata(STATISTICS[0], "01ABC", "jane")
+    assert "has_mean" not in metadata
+    assert metadata["statistic_id"] == "cgm_handler:glucose_01abc"
+
+
+async def test_unreadable_counts_are_retried(
+    run: Run, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the known counts nothing is imported; the next poll tries again."""
+    calls = 0
+    read = cgm_statistics.statistics_during_period
+
+    def failing(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OperationalError("SELECT", {}, Exception("database is locked"))
+        return read(*args)
+
+    monkeypatch.setattr(cgm_statistics, "statistics_during_period", failing)
+    await run.setup()
+    assert "Could not read the imported statistics" in caplog.text
+    assert not (await run.rows())["readings"]
+    await run.wait(timedelta(minutes=10), timedelta(minutes=5))
+    assert calls == 2
+    check_hours(await run.rows(), run.obtainable())

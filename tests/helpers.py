@@ -1,0 +1,184 @@
+"""Helpers of the Home Assistant tests: entries, a poll log and time travel."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+import math
+from pathlib import Path
+import re
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed_exact,
+    get_scheduled_timer_handles,
+)
+
+from custom_components.cgm_handler.const import (
+    CONF_REGION,
+    CONF_SERVER_URL,
+    CONF_UNIT,
+    DOMAIN,
+    MGDL,
+)
+from custom_components.cgm_handler.share import (
+    MAX_COUNT,
+    MAX_MINUTES,
+    GlucoseReading,
+    ShareClient,
+)
+from scripts.share_simulator import Reading, ShareSimulator
+from tests.conftest import USERNAME
+
+# A fixed moment, so that the simulator (deterministic by seed) gives stable snapshots.
+FROZEN_AT = "2026-03-10T12:00:00+00:00"
+ENTRY_ID = "01JCGMHANDLERTESTENTRY0001"
+
+
+def make_entry(
+    simulator: ShareSimulator,
+    *,
+    username: str = USERNAME,
+    unit: str = MGDL,
+    options: dict[str, Any] | None = None,
+    entry_id: str = ENTRY_ID,
+) -> MockConfigEntry:
+    """Return an entry for an account of the simulator, with a fixed entry id."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=username,
+        entry_id=entry_id,
+        unique_id=simulator.account(username).account_id,
+        data={
+            CONF_USERNAME: username,
+            CONF_PASSWORD: simulator.account(username).password,
+            CONF_REGION: "us",
+            CONF_UNIT: unit,
+            CONF_SERVER_URL: simulator.base_url,
+        },
+        options=options or {},
+    )
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    """Add the entry and set it up."""
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One call of ShareClient.get_readings and what it returned."""
+
+    time: datetime
+    minutes: int
+    max_count: int
+    returned: tuple[GlucoseReading, ...] | None
+    """None when the call raised."""
+
+
+def spy_polls(monkeypatch: pytest.MonkeyPatch) -> list[Poll]:
+    """Record every get_readings call of every client, in order."""
+    polls: list[Poll] = []
+    original = ShareClient.get_readings
+
+    async def get_readings(
+        self: ShareClient, minutes: int = MAX_MINUTES, max_count: int = MAX_COUNT
+    ) -> list[GlucoseReading]:
+        now = dt_util.utcnow()
+        try:
+            readings = await original(self, minutes, max_count)
+        except Exception:
+            polls.append(Poll(now, minutes, max_count, None))
+            raise
+        polls.append(Poll(now, minutes, max_count, tuple(readings)))
+        return readings
+
+    monkeypatch.setattr(ShareClient, "get_readings", get_readings)
+    return polls
+
+
+async def advance(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
+    """Let time pass, jumping from one timer to the next and running what comes due.
+
+    Each timer runs at exactly its own time, as in production, and whatever it starts
+    (a poll of the simulator, say) finishes before the clock moves on.
+    """
+    end = dt_util.utcnow() + delta
+    for _ in range(100_000):
+        now = dt_util.utcnow()
+        if now >= end:
+            return
+        due = [
+            handle.when()
+            for handle in get_scheduled_timer_handles(hass.loop)
+            if isinstance(handle, asyncio.TimerHandle) and not handle.cancelled()
+        ]
+        target = end
+        if due:
+            # Round up, so that the timer is due when the clock gets there.
+            wait = math.ceil(max(min(due) - hass.loop.time(), 0) * 1e6)
+            target = min(end, now + timedelta(microseconds=max(wait, 1)))
+        freezer.move_to(target)
+        await fire_due_timers(hass)
+    pytest.fail("time travel did not reach its end")  # pragma: no cover
+
+
+async def move_to(hass: HomeAssistant, freezer: FrozenDateTimeFactory, moment: datetime) -> None:
+    """Jump to a moment at once and run the timers that are due by then."""
+    freezer.move_to(moment)
+    await fire_due_timers(hass)
+
+
+async def fire_due_timers(hass: HomeAssistant) -> None:
+    """Run the timers due now, and the tasks they start.
+
+    Timers are kept in float seconds since the epoch, which are only exact to a fraction
+    of a microsecond; one due within a microsecond of now counts as due.
+    """
+    async_fire_time_changed_exact(hass, dt_util.utcnow() + timedelta(microseconds=1))
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def secrets_of(simulator: ShareSimulator, entry: MockConfigEntry) -> list[str]:
+    """Return what must never show in an entity, a state, diagnostics or a snapshot."""
+    account = simulator.account(entry.data[CONF_USERNAME])
+    session_id = entry.runtime_data.client._session_id
+    assert session_id is not None
+    return [account.password, account.account_id, session_id]
+
+
+def assert_no_secrets(secrets: list[str], *texts: str, snapshot_of: str | None = None) -> None:
+    """Check texts, and the stored snapshots of a test module, for secrets."""
+    if snapshot_of is not None:
+        path = Path(snapshot_of).parent / "snapshots" / f"{Path(snapshot_of).stem}.ambr"
+        if path.exists():
+            texts = (*texts, path.read_text(encoding="utf-8"))
+    leaks = [secret for secret in secrets for text in texts if secret in text]
+    assert leaks == []
+
+
+def trend_state(dexcom_trend: str) -> str:
+    """Return the trend state of a Dexcom trend name: FortyFiveUp -> forty_five_up."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", dexcom_trend).lower()
+
+
+def published(
+    simulator: ShareSimulator, username: str = USERNAME, until: datetime | None = None
+) -> list[Reading]:
+    """Return the readings Share published by `until` (now) that were a day old at most."""
+    until = until or dt_util.utcnow()
+    return [
+        reading
+        for reading in simulator.published_readings(username, until)
+        if reading.time > until - timedelta(days=1)
+    ]

@@ -468,3 +468,22 @@ async def test_unload_stops_polling(
     await advance(hass, freezer, timedelta(hours=1))
 
     assert len(polls) == 1
+
+
+async def test_removing_a_locked_entry_removes_its_repair(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: ShareSimulator,
+) -> None:
+    """Deleting an entry while its account is locked leaves no repair behind."""
+    entry = await setup_entry(hass, make_entry(simulator))
+    account = simulator.account(USERNAME)
+    account.locked_until = dt_util.utcnow() + LOCKOUT_WAIT
+    simulator.invalidate_sessions()
+    await advance(hass, freezer, MAX_WAIT + LATE)
+    assert lock_issue(hass, entry.entry_id) is not None
+
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert lock_issue(hass, entry.entry_id) is None

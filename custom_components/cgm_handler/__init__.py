@@ -9,7 +9,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_REGION, CONF_SERVER_URL, DOMAIN
-from .coordinator import CgmConfigEntry, CgmCoordinator
+from .coordinator import CgmConfigEntry, CgmCoordinator, async_clear_lockout
 from .services import async_setup_services
 from .share import Region, ShareClient
 from .statistics import (
@@ -55,5 +55,6 @@ async def async_unload_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> None:
-    """Delete the stored reading history of the entry."""
+    """Delete the stored reading history and any lockout repair of the entry."""
+    async_clear_lockout(hass, entry.entry_id)
     await async_remove_statistics(hass, entry.entry_id)

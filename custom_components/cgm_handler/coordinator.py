@@ -37,6 +37,18 @@ type CgmConfigEntry = ConfigEntry[CgmCoordinator]
 LOCKOUTS: HassKey[dict[str, datetime]] = HassKey(f"{DOMAIN}_lockouts")
 
 
+def lock_issue_id(entry_id: str) -> str:
+    """Return the id of the repair issue shown while an entry's account is locked."""
+    return f"account_locked_{entry_id}"
+
+
+@callback
+def async_clear_lockout(hass: HomeAssistant, entry_id: str) -> None:
+    """Forget an entry's lockout and remove its repair issue."""
+    if hass.data.get(LOCKOUTS, {}).pop(entry_id, None) is not None:
+        ir.async_delete_issue(hass, DOMAIN, lock_issue_id(entry_id))
+
+
 @dataclass(frozen=True, slots=True)
 class CgmData:
     """The readings of the last 24 hours, oldest first."""
@@ -113,7 +125,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
                 translation_key="cannot_connect",
                 translation_placeholders={"error": type(err).__name__},
             ) from err
-        self._unlock()
+        async_clear_lockout(self.hass, self.config_entry.entry_id)
         self._merge(fresh, now)
         data = CgmData(tuple(self._readings[key] for key in sorted(self._readings)))
         self.scheduler.polled(now, data.latest.time if data.latest else None)
@@ -140,7 +152,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         ir.async_create_issue(
             self.hass,
             DOMAIN,
-            self._lock_issue_id,
+            lock_issue_id(self.config_entry.entry_id),
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key="account_locked",
@@ -149,15 +161,6 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
                 "minutes": str(int(LOCKOUT_WAIT.total_seconds() // 60)),
             },
         )
-
-    def _unlock(self) -> None:
-        """Clear the lockout once a login works again."""
-        if self._lockouts.pop(self.config_entry.entry_id, None) is not None:
-            ir.async_delete_issue(self.hass, DOMAIN, self._lock_issue_id)
-
-    @property
-    def _lock_issue_id(self) -> str:
-        return f"account_locked_{self.config_entry.entry_id}"
 
     def _watch_stale(self, latest: GlucoseReading | None) -> None:
         """Update the entities the moment the newest reading becomes stale."""

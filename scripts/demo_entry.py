@@ -1,0 +1,155 @@
+"""Add the Share simulator's demo account to a Home Assistant configuration.
+
+scripts/develop runs this before it starts Home Assistant:
+
+    python -m scripts.demo_entry --config config --port 8090
+
+It writes one CGM Handler entry into <config>/.storage/core.config_entries, as the
+config flow would have created it, unless a CGM Handler entry is already there.
+Home Assistant must not be running, since it rewrites that file from memory.
+The entry dict comes from Home Assistant's own ConfigEntry.as_dict() and the file
+header from its storage constants, so the format is the one this version writes.
+
+With a new entry it also stores 14 days of the demo account's readings as the entry's
+reading history (statistics.py), so the 14-day metrics are complete from the start:
+Dexcom Share, and so the simulator, only ever answers the last 24 hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+from pathlib import Path
+import sys
+from types import MappingProxyType
+from typing import Any
+
+from homeassistant.config_entries import (
+    SOURCE_USER,
+    STORAGE_KEY,
+    STORAGE_VERSION,
+    STORAGE_VERSION_MINOR,
+    ConfigEntry,
+)
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.helpers.json import save_json
+from homeassistant.util.json import load_json
+
+from custom_components.cgm_handler.config_flow import CgmConfigFlow
+from custom_components.cgm_handler.const import (
+    CONF_REGION,
+    CONF_SERVER_URL,
+    CONF_UNIT,
+    DOMAIN,
+    MGDL,
+)
+from custom_components.cgm_handler.statistics import (
+    STORAGE_VERSION as HISTORY_VERSION,
+    storage_key,
+    to_ms,
+)
+from scripts.share_simulator import BASE_PATH, Reading, ShareSimulator
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - the simulator's public demo password
+DEMO_SEED = "0"
+# A fixed id, so the example dashboard (docs/dashboard.yaml) can name the entry's
+# external statistics, cgm_handler:glucose_<entry id in lower case>.
+DEMO_ENTRY_ID = "01JCGMDEM0000000000000000D"
+HISTORY_DAYS = 14
+
+
+def demo_readings(seed: str = DEMO_SEED, days: float = HISTORY_DAYS) -> tuple[str, list[Reading]]:
+    """Return the demo account's id and its readings of the last days, oldest first.
+
+    The account is the one `python -m scripts.share_simulator` serves: the same seed and
+    username give the same id (uuid5 of seed:username) and the same readings.
+    """
+    simulator = ShareSimulator(seed=seed)
+    now = simulator.now()
+    account = simulator.add_account(
+        DEMO_USERNAME,
+        DEMO_PASSWORD,
+        history=timedelta(days=days),
+        sensor_start=now - timedelta(days=2),
+        signal_loss_chance=0.3,
+    )
+    return account.account_id, simulator.published_readings(account)
+
+
+def demo_entry(port: int, account_id: str) -> dict[str, Any]:
+    """Return the stored form of the entry the config flow creates for the demo account."""
+    entry = ConfigEntry(
+        entry_id=DEMO_ENTRY_ID,
+        domain=DOMAIN,
+        title=DEMO_USERNAME,
+        data={
+            CONF_USERNAME: DEMO_USERNAME,
+            CONF_PASSWORD: DEMO_PASSWORD,
+            CONF_REGION: "us",
+            CONF_UNIT: MGDL,
+            CONF_SERVER_URL: f"http://127.0.0.1:{port}{BASE_PATH}",
+        },
+        options={},
+        source=SOURCE_USER,
+        unique_id=account_id,
+        version=CgmConfigFlow.VERSION,
+        minor_version=CgmConfigFlow.MINOR_VERSION,
+        discovery_keys=MappingProxyType({}),
+        subentries_data=None,
+    )
+    return entry.as_dict()
+
+
+def storage_file(key: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
+    """Return the content of a Home Assistant storage file (helpers/storage.py)."""
+    return {"version": version, "minor_version": 1, "key": key, "data": data}
+
+
+def ensure_demo_entry(config_dir: Path, port: int, seed: str = DEMO_SEED) -> bool:
+    """Add the demo entry unless a CGM Handler entry exists; return whether it was added."""
+    storage = config_dir / ".storage"
+    path = storage / STORAGE_KEY
+    stored = storage_file(STORAGE_KEY, STORAGE_VERSION, {"entries": []})
+    stored["minor_version"] = STORAGE_VERSION_MINOR
+    if path.exists():
+        loaded = load_json(path)
+        if not isinstance(loaded, dict):
+            raise SystemExit(f"{path} does not hold a storage object")
+        stored = loaded
+    entries: list[dict[str, Any]] = stored["data"]["entries"]
+    if any(entry["domain"] == DOMAIN for entry in entries):
+        return False
+    account_id, readings = demo_readings(seed)
+    history = storage / storage_key(DEMO_ENTRY_ID)
+    storage.mkdir(parents=True, exist_ok=True)
+    if not history.exists():
+        data = {"readings": [[to_ms(reading.time), reading.value] for reading in readings]}
+        save_json(str(history), storage_file(history.name, HISTORY_VERSION, data))
+    entries.append(demo_entry(port, account_id))
+    save_json(str(path), stored, private=True, atomic_writes=True)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Add the demo entry to the configuration named on the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.demo_entry",
+        description="Add the Share simulator's demo account to a Home Assistant configuration.",
+    )
+    parser.add_argument("--config", type=Path, default=Path("config"))
+    parser.add_argument("--port", type=int, default=8090, help="the simulator's port")
+    parser.add_argument("--seed", default=DEMO_SEED, help="the simulator's seed")
+    args = parser.parse_args(argv)
+    if ensure_demo_entry(args.config, args.port, args.seed):
+        print(
+            f"demo_entry: added the demo account and {HISTORY_DAYS} days of its readings "
+            f"to {args.config}/.storage"
+        )
+    else:
+        print("demo_entry: a CGM Handler entry exists already; left it as it is")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

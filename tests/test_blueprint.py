@@ -1,0 +1,272 @@
+"""The glucose alert blueprint, run by Home Assistant's automation integration.
+
+An alert that repeats keeps its automation run waiting, so hass.async_block_till_done()
+would wait for good: the tests let the event loop run a few rounds instead, as core's
+own blueprint tests do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+import shutil
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
+from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    async_fire_time_changed,
+    async_mock_service,
+)
+
+BLUEPRINT = (
+    Path(__file__).parent.parent
+    / "blueprints"
+    / "automation"
+    / "cgm_handler"
+    / "glucose_alert.yaml"
+)
+GLUCOSE = "sensor.jane_glucose"
+SENSORS = {
+    "urgent_low_sensor": "binary_sensor.jane_urgent_low",
+    "low_sensor": "binary_sensor.jane_low",
+    "high_sensor": "binary_sensor.jane_high",
+    "urgent_high_sensor": "binary_sensor.jane_urgent_high",
+    "stale_sensor": "binary_sensor.jane_stale",
+}
+URGENT_LOW, LOW, HIGH, URGENT_HIGH, STALE = SENSORS.values()
+
+
+@pytest.fixture
+def notifications(hass: HomeAssistant) -> list[ServiceCall]:
+    """Record the calls of notify.phone."""
+    return async_mock_service(hass, "notify", "phone")
+
+
+def set_glucose(hass: HomeAssistant, value: float | str) -> None:
+    """Set the glucose sensor, in mg/dL."""
+    hass.states.async_set(GLUCOSE, str(value), {ATTR_UNIT_OF_MEASUREMENT: "mg/dL"})
+
+
+async def settle() -> None:
+    """Let the automation runs go on until they wait again."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def set_state(hass: HomeAssistant, entity_id: str, state: str) -> None:
+    """Set a binary sensor and let the automation run."""
+    hass.states.async_set(entity_id, state)
+    await settle()
+
+
+async def pass_minutes(hass: HomeAssistant, freezer: FrozenDateTimeFactory, minutes: int) -> None:
+    """Move the clock on and fire what was due."""
+    freezer.tick(timedelta(minutes=minutes))
+    async_fire_time_changed(hass)
+    await settle()
+
+
+async def setup_blueprint(hass: HomeAssistant, tmp_path: Path, **inputs: Any) -> None:
+    """Install the blueprint in a config folder and create one automation from it."""
+    hass.config.config_dir = str(tmp_path)
+    folder = tmp_path / "blueprints" / "automation" / "cgm_handler"
+    folder.mkdir(parents=True)
+    shutil.copy(BLUEPRINT, folder)
+    set_glucose(hass, 120)
+    for entity_id in SENSORS.values():
+        hass.states.async_set(entity_id, STATE_OFF)
+    config = {
+        "alias": "Glucose alerts",
+        "use_blueprint": {
+            "path": "cgm_handler/glucose_alert.yaml",
+            "input": {
+                "glucose_sensor": GLUCOSE,
+                **SENSORS,
+                "notify_action": "notify.phone",
+                **inputs,
+            },
+        },
+    }
+    assert await async_setup_component(hass, AUTOMATION_DOMAIN, {AUTOMATION_DOMAIN: config})
+    await hass.async_block_till_done()
+    automation = hass.states.get("automation.glucose_alerts")
+    assert automation is not None
+    assert automation.state == STATE_ON
+
+
+def sent(calls: list[ServiceCall]) -> list[tuple[str, str]]:
+    """Return the title and message of each notification, and forget them."""
+    messages = [(call.data["title"], call.data["message"]) for call in calls]
+    calls.clear()
+    return messages
+
+
+async def test_low_repeats_and_clears(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """A low alert repeats every 15 minutes while low, then an all clear follows once."""
+    await setup_blueprint(hass, tmp_path)
+
+    set_glucose(hass, 65)
+    await set_state(hass, LOW, STATE_ON)
+    assert sent(notifications) == [("Low glucose", "Glucose is 65 mg/dL.")]
+
+    await pass_minutes(hass, freezer, 14)
+    assert sent(notifications) == []
+    set_glucose(hass, 62)
+    await pass_minutes(hass, freezer, 1)
+    assert sent(notifications) == [
+        ("Low glucose", "Still low after 15 minutes: glucose is 62 mg/dL.")
+    ]
+    await pass_minutes(hass, freezer, 15)
+    assert sent(notifications) == [
+        ("Low glucose", "Still low after 30 minutes: glucose is 62 mg/dL.")
+    ]
+
+    set_glucose(hass, 75)
+    await set_state(hass, LOW, STATE_OFF)
+    assert sent(notifications) == [("Low glucose is over", "Glucose is 75 mg/dL.")]
+    await pass_minutes(hass, freezer, 60)
+    assert sent(notifications) == []
+    assert notifications == []
+
+
+async def test_high_and_urgent_high(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """While urgent high is on only it repeats; its all clear says high goes on."""
+    await setup_blueprint(hass, tmp_path, repeat_minutes=10)
+
+    set_glucose(hass, 190)
+    await set_state(hass, HIGH, STATE_ON)
+    assert sent(notifications) == [("High glucose", "Glucose is 190 mg/dL.")]
+
+    set_glucose(hass, 260)
+    await set_state(hass, URGENT_HIGH, STATE_ON)
+    assert sent(notifications) == [("Urgent high glucose", "Glucose is 260 mg/dL.")]
+
+    await pass_minutes(hass, freezer, 10)
+    assert sent(notifications) == [
+        ("Urgent high glucose", "Still urgent high after 10 minutes: glucose is 260 mg/dL.")
+    ]
+
+    set_glucose(hass, 230)
+    await set_state(hass, URGENT_HIGH, STATE_OFF)
+    assert sent(notifications) == [
+        ("Urgent high glucose is over", "Glucose is 230 mg/dL, still high.")
+    ]
+
+    # The high alert started 10 minutes before urgent high ended: it repeats again now.
+    await pass_minutes(hass, freezer, 10)
+    assert sent(notifications) == [
+        ("High glucose", "Still high after 20 minutes: glucose is 230 mg/dL.")
+    ]
+
+
+async def test_urgent_low_first_silences_low(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """When urgent low and low turn on together, only the urgent low alert is sent."""
+    await setup_blueprint(hass, tmp_path)
+
+    set_glucose(hass, 50)
+    hass.states.async_set(URGENT_LOW, STATE_ON)
+    hass.states.async_set(LOW, STATE_ON)
+    await settle()
+    assert sent(notifications) == [("Urgent low glucose", "Glucose is 50 mg/dL.")]
+
+    await pass_minutes(hass, freezer, 15)
+    assert sent(notifications) == [
+        ("Urgent low glucose", "Still urgent low after 15 minutes: glucose is 50 mg/dL.")
+    ]
+
+    set_glucose(hass, 80)
+    hass.states.async_set(URGENT_LOW, STATE_OFF)
+    hass.states.async_set(LOW, STATE_OFF)
+    await settle()
+    assert sorted(sent(notifications)) == [
+        ("Low glucose is over", "Glucose is 80 mg/dL."),
+        ("Urgent low glucose is over", "Glucose is 80 mg/dL."),
+    ]
+
+
+async def test_stale_readings(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """Stale data alerts and repeats; unavailable limits end without an all clear."""
+    await setup_blueprint(hass, tmp_path, repeat_minutes=30)
+
+    set_glucose(hass, 190)
+    await set_state(hass, HIGH, STATE_ON)
+    assert sent(notifications) == [("High glucose", "Glucose is 190 mg/dL.")]
+
+    # Readings stop: glucose and the limits become unavailable, stale turns on.
+    set_glucose(hass, STATE_UNAVAILABLE)
+    await set_state(hass, HIGH, STATE_UNAVAILABLE)
+    await set_state(hass, STALE, STATE_ON)
+    assert sent(notifications) == [
+        ("No CGM readings", "No new glucose reading has arrived from Dexcom Share.")
+    ]
+    await pass_minutes(hass, freezer, 30)
+    assert sent(notifications) == [
+        ("No CGM readings", "Still no new glucose reading, for 30 minutes now.")
+    ]
+
+    set_glucose(hass, 170)
+    await set_state(hass, STALE, STATE_OFF)
+    await set_state(hass, HIGH, STATE_OFF)
+    assert sent(notifications) == [("CGM readings are back", "Glucose is 170 mg/dL.")]
+
+
+async def test_no_repeat_no_all_clear_and_extra_data(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """Repeat 0 sends one alert; all clear can be turned off; extra data goes along."""
+    data = {"push": {"interruption-level": "critical"}}
+    await setup_blueprint(hass, tmp_path, repeat_minutes=0, all_clear=False, notify_data=data)
+
+    set_glucose(hass, 52)
+    await set_state(hass, URGENT_LOW, STATE_ON)
+    assert [call.data for call in notifications] == [
+        {"title": "Urgent low glucose", "message": "Glucose is 52 mg/dL.", "data": data}
+    ]
+    notifications.clear()
+
+    await pass_minutes(hass, freezer, 24 * 60 + 1)
+    await set_state(hass, URGENT_LOW, STATE_OFF)
+    assert notifications == []
+
+
+async def test_default_action_is_a_persistent_notification(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    """Without a notify action, the alert becomes a notification in Home Assistant."""
+    created = async_mock_service(hass, "persistent_notification", "create")
+    await setup_blueprint(hass, tmp_path, notify_action="persistent_notification.create")
+
+    set_glucose(hass, 255)
+    await set_state(hass, URGENT_HIGH, STATE_ON)
+    assert [call.data for call in created] == [
+        {"title": "Urgent high glucose", "message": "Glucose is 255 mg/dL."}
+    ]

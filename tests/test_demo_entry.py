@@ -1,0 +1,65 @@
+"""The demo entry that scripts/develop writes before Home Assistant starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from homeassistant.config_entries import STORAGE_KEY, STORAGE_VERSION, STORAGE_VERSION_MINOR
+
+from custom_components.cgm_handler.const import DOMAIN
+from custom_components.cgm_handler.statistics import storage_key
+from scripts.demo_entry import DEMO_ENTRY_ID, ensure_demo_entry, main
+from scripts.share_simulator import ShareSimulator
+
+
+def test_writes_the_entry_once(tmp_path: Path) -> None:
+    """A new config gets one entry for the simulator's demo account, and 14 days of it."""
+    assert ensure_demo_entry(tmp_path, 8090)
+    stored = json.loads((tmp_path / ".storage" / STORAGE_KEY).read_text())
+    assert (stored["key"], stored["version"], stored["minor_version"]) == (
+        STORAGE_KEY,
+        STORAGE_VERSION,
+        STORAGE_VERSION_MINOR,
+    )
+    [entry] = stored["data"]["entries"]
+    account = ShareSimulator().add_account("demo", "demo-password")
+    assert entry["domain"] == DOMAIN
+    assert entry["entry_id"] == DEMO_ENTRY_ID
+    assert entry["unique_id"] == account.account_id
+    assert entry["data"] == {
+        "username": "demo",
+        "password": "demo-password",
+        "region": "us",
+        "unit": "mg/dL",
+        "server_url": "http://127.0.0.1:8090/ShareWebServices/Services/",
+    }
+    history = json.loads((tmp_path / ".storage" / storage_key(DEMO_ENTRY_ID)).read_text())
+    readings = history["data"]["readings"]
+    days = (readings[-1][0] - readings[0][0]) / 86_400_000
+    assert 13.9 < days < 14
+    assert len(readings) > 13 * 288
+
+    assert not ensure_demo_entry(tmp_path, 8091)
+    stored_again = json.loads((tmp_path / ".storage" / STORAGE_KEY).read_text())
+    assert stored_again == stored
+
+
+def test_keeps_other_entries(tmp_path: Path) -> None:
+    """Entries of other integrations stay as they are."""
+    storage = tmp_path / ".storage"
+    storage.mkdir()
+    other = {"domain": "sun", "entry_id": "sun1"}
+    content = {
+        "version": 1,
+        "minor_version": 5,
+        "key": STORAGE_KEY,
+        "data": {"entries": [other]},
+    }
+    (storage / STORAGE_KEY).write_text(json.dumps(content))
+
+    assert main(["--config", str(tmp_path), "--port", "8099"]) == 0
+
+    entries = json.loads((storage / STORAGE_KEY).read_text())["data"]["entries"]
+    assert entries[0] == other
+    assert entries[1]["data"]["server_url"] == "http://127.0.0.1:8099/ShareWebServices/Services/"

@@ -39,12 +39,16 @@ from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.coordinator import CgmCoordinator
 from custom_components.cgm_handler.statistics import (
     STATISTICS,
+    STORAGE_VERSION as HISTORY_VERSION,
     build_metadata,
     hour_start,
     statistic_id,
+    storage_key,
+    to_ms,
 )
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
+from tests.helpers import make_entry
 
 FROZEN_AT = "2026-03-10T12:23:00+00:00"
 DAY = timedelta(hours=24)
@@ -460,3 +464,29 @@ async def test_unreadable_counts_are_retried(
     await run.wait(timedelta(minutes=10), timedelta(minutes=5))
     assert calls == 2
     check_hours(await run.rows(), run.obtainable())
+
+
+async def test_hours_beyond_the_window_are_rebuilt_from_the_history(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    simulator: ShareSimulator,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A recorder without the older hours (purged, new) gets them from the 14-day history."""
+    simulator.add_account("kim", "kim-password", history=timedelta(days=3))
+    truth = simulator.published_readings("kim")
+    older = [r for r in truth if r.time < dt_util.utcnow() - DAY]
+    entry = make_entry(simulator, username="kim")
+    hass_storage[storage_key(entry.entry_id)] = {
+        "version": HISTORY_VERSION,
+        "key": storage_key(entry.entry_id),
+        "data": {"readings": [[to_ms(r.time), r.value] for r in older]},
+    }
+    kim = Run(hass, freezer, simulator, entry, monkeypatch)
+
+    await kim.setup()
+
+    hours, full = check_hours(await kim.rows(), truth)
+    assert hours >= 72
+    assert full >= 70

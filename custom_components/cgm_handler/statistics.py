@@ -42,17 +42,17 @@ from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.unit_conversion import BloodGlucoseConcentrationConverter
 from sqlalchemy.exc import SQLAlchemyError
 
-from .const import DOMAIN, HISTORY, LOGGER, MGDL
+from .const import DOMAIN, LOGGER, MGDL
 from .coordinator import CgmConfigEntry
 from .metrics import RANGES, GlucoseRange, GlycemicMetrics, compute, percent_in
 from .share import GlucoseReading
 
 HOUR: Final = timedelta(hours=1)
 # Share's window reaches back 24 hours, so its oldest hour starts at most 25 hours ago.
-KNOWN_SPAN: Final = HISTORY + HOUR
 
 STORAGE_VERSION: Final = 1
 HISTORY_SPAN: Final = timedelta(days=14)
+KNOWN_SPAN: Final = HISTORY_SPAN + HOUR
 METRICS_INTERVAL: Final = timedelta(minutes=5)
 SAVE_DELAY: Final = 300  # seconds; whatever is lost in a crash is refetched from Share
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -202,10 +202,10 @@ class StatisticsImporter:
     def _import(self, by_hour: Mapping[datetime, Sequence[int]]) -> None:
         """Import every hour that has more readings than the recorder holds for it.
 
-        Only the hours Share can still return are considered: their counts are known,
-        since those loaded at setup reach back further than the window.
+        Hours older than Share's window only change when the recorder lost them (a purge,
+        a new database) or never had them: the stored history then has more readings.
         """
-        oldest = hour_start(dt_util.utcnow() - HISTORY)
+        oldest = hour_start(dt_util.utcnow() - HISTORY_SPAN)
         for hour in [hour for hour in self.known if hour < oldest]:
             del self.known[hour]
         hours = sorted(
@@ -309,13 +309,12 @@ async def async_setup_statistics(hass: HomeAssistant, entry: CgmConfigEntry) -> 
     history = ReadingHistory(hass, entry.entry_id)
     await history.async_load()
 
-    def hours_in_buffer() -> dict[datetime, list[int]]:
-        # Every hour the buffer reaches, with all the readings received in it: an hour at
-        # the old end of the buffer may have more in the history than in the buffer.
-        readings = coordinator.data.readings
-        return history.by_hour(hour_start(readings[0].time)) if readings else {}
+    def hours_in_history() -> dict[datetime, list[int]]:
+        # Every hour with all the readings received in it: an hour at the old end of the
+        # buffer may have more in the history than in the buffer.
+        return history.by_hour(hour_start(dt_util.utcnow() - HISTORY_SPAN))
 
-    importer = StatisticsImporter(hass, entry, hours_in_buffer)
+    importer = StatisticsImporter(hass, entry, hours_in_history)
 
     @callback
     def _async_update() -> None:

@@ -9,7 +9,7 @@ import statistics
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import CONF_PASSWORD, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -27,7 +27,7 @@ from custom_components.cgm_handler.scheduler import (
 from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from scripts.share_simulator.wire import LOGIN_ENDPOINT, READINGS_ENDPOINT
-from tests.conftest import USERNAME
+from tests.conftest import PASSWORD, USERNAME
 from tests.helpers import (
     FROZEN_AT,
     Poll,
@@ -295,6 +295,46 @@ async def test_wrong_password_starts_reauth_once(
     state = hass.states.get("sensor.jane_glucose")
     assert state is not None
     assert state.state == STATE_UNAVAILABLE
+
+
+async def test_rejected_password_is_not_tried_again_until_reauth(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: ShareSimulator,
+) -> None:
+    """Reloads while reauth is pending cost no login; reauth with the old password works.
+
+    Each failed login brings Dexcom's lockout closer, so a reload (or a setup retry) must
+    not try a password Dexcom rejected; a successful reauth sign-in lifts that.
+    """
+    entry = await setup_entry(hass, make_entry(simulator))
+    account = simulator.account(USERNAME)
+    logins = account.logins
+    account.password = "changed-in-the-dexcom-app"
+    simulator.invalidate_sessions()
+    await advance(hass, freezer, MAX_WAIT + LATE)
+    assert account.failed_logins == 1
+
+    for _ in range(3):
+        await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert account.logins == logins + 1
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+
+    # The password is changed back in the Dexcom app, and entered again as it was.
+    account.password = PASSWORD
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_PASSWORD: PASSWORD}
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert result["reason"] == "reauth_successful"
+    assert entry.state is ConfigEntryState.LOADED
+    # The flow looks the account up and logs in; then the reload logs in.
+    assert account.logins == logins + 4
+    assert account.failed_logins == 1
 
 
 def lock_issue(hass: HomeAssistant, entry_id: str) -> ir.IssueEntry | None:

@@ -47,6 +47,7 @@ from .const import (
     MGDL,
     MMOLL,
 )
+from .coordinator import async_clear_rejection
 from .share import (
     Region,
     ShareAccountLockedError,
@@ -212,6 +213,7 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
             if (sign_in := await self._async_check(data, errors)) is not None:
                 await self.async_set_unique_id(sign_in.account_id)
                 self._abort_if_unique_id_mismatch()
+                async_clear_rejection(self.hass, entry.entry_id)
                 return self.async_update_reload_and_abort(
                     entry, data_updates={CONF_PASSWORD: password}
                 )
@@ -233,6 +235,7 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
             if (sign_in := await self._async_check(data, errors)) is not None:
                 await self.async_set_unique_id(sign_in.account_id)
                 self._abort_if_unique_id_mismatch(reason="unique_id_mismatch")
+                async_clear_rejection(self.hass, entry.entry_id)
                 return self.async_update_reload_and_abort(entry, data=data)
         shown = user_input or {
             key: value for key, value in entry.data.items() if key != CONF_PASSWORD

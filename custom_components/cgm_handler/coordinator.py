@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+import hashlib
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
@@ -35,6 +37,20 @@ type CgmConfigEntry = ConfigEntry[CgmCoordinator]
 
 # Lockouts outlive a reload or a setup retry, so neither can cost a login.
 LOCKOUTS: HassKey[dict[str, datetime]] = HassKey(f"{DOMAIN}_lockouts")
+# So does a rejected password (by its digest): it is not tried again until it changes,
+# since each failed login brings Dexcom's lockout closer.
+REJECTED: HassKey[dict[str, str]] = HassKey(f"{DOMAIN}_rejected")
+
+
+def password_digest(password: str) -> str:
+    """Return a digest that tells whether a password is the one Dexcom rejected."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+@callback
+def async_clear_rejection(hass: HomeAssistant, entry_id: str) -> None:
+    """Let the entry log in again: its password was just accepted by a sign-in."""
+    hass.data.get(REJECTED, {}).pop(entry_id, None)
 
 
 def lock_issue_id(entry_id: str) -> str:
@@ -89,6 +105,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         self.scheduler = PollScheduler()
         self._readings: dict[datetime, GlucoseReading] = {}
         self._lockouts = hass.data.setdefault(LOCKOUTS, {})
+        self._rejected = hass.data.setdefault(REJECTED, {})
         self._unsub_stale: CALLBACK_TYPE | None = None
 
     @property
@@ -108,10 +125,15 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         if locked_until is not None and now < locked_until:
             self._plan(locked_until)
             raise UpdateFailed(translation_domain=DOMAIN, translation_key="account_locked")
+        entry_id = self.config_entry.entry_id
+        password = password_digest(self.config_entry.data[CONF_PASSWORD])
+        if self._rejected.get(entry_id) == password:
+            raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="invalid_auth")
         minutes, count = fetch_window(self._readings.keys(), now)
         try:
             fresh = await self.client.get_readings(minutes, count)
         except ShareAuthenticationError as err:
+            self._rejected[entry_id] = password
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="invalid_auth"
             ) from err

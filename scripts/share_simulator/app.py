@@ -52,6 +52,8 @@ class ShareSimulator:
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
         """Calls per endpoint, whatever their outcome."""
+        self.held = 0
+        """Answers held back by a TIMEOUT fault right now."""
         self.base_url: str | None = None
         self._runner: web.AppRunner | None = None
         self.stopping = asyncio.Event()

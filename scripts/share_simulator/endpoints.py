@@ -69,8 +69,12 @@ class Endpoints:
         fault = simulator.faults.take(endpoint, now, lists=False)
         kind = fault.kind if fault else None
         if fault and kind is FaultKind.TIMEOUT:
-            with contextlib.suppress(TimeoutError):  # stop() cuts the wait short
-                await asyncio.wait_for(simulator.stopping.wait(), fault.delay)
+            simulator.held += 1
+            try:
+                with contextlib.suppress(TimeoutError):  # stop() cuts the wait short
+                    await asyncio.wait_for(simulator.stopping.wait(), fault.delay)
+            finally:
+                simulator.held -= 1
             now = simulator.now()
         elif fault and kind is FaultKind.SERVER_ERROR:
             status = fault.status or HTTPStatus.INTERNAL_SERVER_ERROR

@@ -19,7 +19,7 @@ class FaultKind(StrEnum):
     HTML_ERROR = "html_error"
     """HTTP 503 (or `status`) with an HTML page, as a proxy sends it."""
     TIMEOUT = "timeout"
-    """Answer normally, but only after `delay` real seconds."""
+    """Answer normally, but only after `delay` seconds (of the event loop's clock)."""
     MALFORMED = "malformed"
     """Answer normally, but cut the body in half so it is not valid JSON."""
     DISCONNECT = "disconnect"
@@ -30,10 +30,16 @@ class FaultKind(StrEnum):
     """Readings only: repeat every other entry."""
     OUT_OF_ORDER = "out_of_order"
     """Readings only: swap neighbouring entries."""
+    UNKNOWN_TREND = "unknown_trend"
+    """Readings only: a trend Share might add one day (a name, or an index past the end)."""
 
 
 # Kinds that change a successful readings list rather than the whole answer.
-LIST_KINDS = frozenset({FaultKind.EMPTY, FaultKind.DUPLICATES, FaultKind.OUT_OF_ORDER})
+LIST_KINDS = frozenset(
+    {FaultKind.EMPTY, FaultKind.DUPLICATES, FaultKind.OUT_OF_ORDER, FaultKind.UNKNOWN_TREND}
+)
+UNKNOWN_TREND_NAME = "SidewaysUp"
+UNKNOWN_TREND_INDEX = 10  # one past RateOutOfRange, for the legacy integer trends
 
 
 @dataclass(eq=False)
@@ -46,7 +52,7 @@ class Fault:
     endpoint: str | None = None
     """Only hit this endpoint, e.g. READINGS_ENDPOINT; None means all."""
     delay: float = 30.0
-    """Real seconds to wait, for TIMEOUT."""
+    """Seconds to wait, for TIMEOUT: real ones, or simulated where the loop's clock is frozen."""
     status: int | None = None
     """HTTP status for SERVER_ERROR and HTML_ERROR."""
     start: datetime | None = None
@@ -98,6 +104,16 @@ def spoil(kind: FaultKind, entries: list[Any]) -> list[Any]:
         return []
     if kind is FaultKind.DUPLICATES:
         return [copy for index, entry in enumerate(entries) for copy in [entry] * (2 - index % 2)]
+    if kind is FaultKind.UNKNOWN_TREND:
+        return [
+            entry
+            | {
+                "Trend": UNKNOWN_TREND_INDEX
+                if isinstance(entry["Trend"], int)
+                else UNKNOWN_TREND_NAME
+            }
+            for entry in entries
+        ]
     swapped = list(entries)
     swapped[0:-1:2], swapped[1::2] = entries[1::2], entries[0:-1:2]
     return swapped

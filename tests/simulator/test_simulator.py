@@ -447,6 +447,9 @@ async def test_legacy_format(clock: ManualClock, serve: Serve, http: aiohttp.Cli
         assert match[2] == "-0600"  # Mountain daylight time in June
         assert isinstance(entry["Trend"], int)
         assert 1 <= entry["Trend"] <= 8
+    simulator.inject(FaultKind.UNKNOWN_TREND)
+    _, spoiled = await share.readings(await share.session(), minutes=60)
+    assert {entry["Trend"] for entry in spoiled} == {len(TREND_NAMES)}
 
 
 async def test_display_time_follows_daylight_saving(
@@ -548,6 +551,7 @@ async def test_timeout_delays_the_answer(simulator: ShareSimulator, share: Share
     simulator.inject(FaultKind.TIMEOUT, delay=5)
     with pytest.raises(TimeoutError):
         await share.call(AUTHENTICATE_ENDPOINT, {}, limit=0.2)
+    assert simulator.held == 1  # the answer is still held back
 
 
 async def test_disconnect(simulator: ShareSimulator, share: ShareHttp) -> None:
@@ -557,7 +561,10 @@ async def test_disconnect(simulator: ShareSimulator, share: ShareHttp) -> None:
     assert (await share.authenticate(USERNAME))[0] == 200
 
 
-@pytest.mark.parametrize("kind", [FaultKind.EMPTY, FaultKind.DUPLICATES, FaultKind.OUT_OF_ORDER])
+@pytest.mark.parametrize(
+    "kind",
+    [FaultKind.EMPTY, FaultKind.DUPLICATES, FaultKind.OUT_OF_ORDER, FaultKind.UNKNOWN_TREND],
+)
 async def test_list_faults(simulator: ShareSimulator, share: ShareHttp, kind: FaultKind) -> None:
     session_id = await share.session()
     _, honest = await share.readings(session_id, minutes=60)
@@ -569,6 +576,11 @@ async def test_list_faults(simulator: ShareSimulator, share: ShareHttp, kind: Fa
     elif kind is FaultKind.DUPLICATES:
         assert len(spoiled) > len(honest)
         assert {json.dumps(entry) for entry in spoiled} == {json.dumps(entry) for entry in honest}
+    elif kind is FaultKind.UNKNOWN_TREND:
+        assert {entry["Trend"] for entry in spoiled} == {"SidewaysUp"}
+        assert [{**entry, "Trend": None} for entry in spoiled] == [
+            {**entry, "Trend": None} for entry in honest
+        ]
     else:
         assert sorted(spoiled, key=wt) == sorted(honest, key=wt)
         assert spoiled != honest

@@ -1,0 +1,1 @@
+"""Fault and restart scenarios in simulated time: nothing lost, nothing duplicated."""

@@ -1,0 +1,44 @@
+"""Faults and restarts over days of simulated time: nothing lost, nothing duplicated.
+
+Each scenario of scenarios.py runs against the Share simulator and the recorder (SQLite,
+or PostgreSQL with --dburl), and harness.py checks the same invariants after each.
+"""
+
+from __future__ import annotations
+
+import random
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+import pytest
+
+from .harness import Row, Runner
+from .scenarios import SCENARIOS, Scenario
+
+
+@pytest.mark.usefixtures("socket_enabled")
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        pytest.param(scenario, id=scenario.name, marks=pytest.mark.freeze_time(scenario.start))
+        for scenario in SCENARIOS
+    ],
+)
+async def test_scenario(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    reliability_rows: list[Row],
+    scenario: Scenario,
+) -> None:
+    """Run one scenario and check every invariant of harness.py."""
+    # Home Assistant staggers polls and setup retries by a random fraction of a second.
+    random.seed(scenario.name)
+    runner = Runner(hass, freezer, monkeypatch, scenario)
+    try:
+        await runner.start()
+        await runner.run()
+        row = await runner.finish()
+    finally:
+        await runner.close()
+    reliability_rows.append(row)

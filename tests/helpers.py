@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
 from pathlib import Path
 import re
+import statistics
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -182,3 +185,34 @@ def published(
         for reading in simulator.published_readings(username, until)
         if reading.time > until - timedelta(days=1)
     ]
+
+
+# What each range statistic counts, written independently of the integration.
+BANDS: dict[str, Callable[[int], bool]] = {
+    "time_in_range": lambda value: 70 <= value <= 180,
+    "time_below_70": lambda value: value < 70,
+    "time_below_54": lambda value: value < 54,
+    "time_above_180": lambda value: value > 180,
+    "time_above_250": lambda value: value > 250,
+}
+
+
+def by_hour(readings: Iterable[Reading]) -> dict[datetime, list[int]]:
+    """Return the values of readings per UTC hour, computed without the integration."""
+    hours: dict[datetime, list[int]] = defaultdict(list)
+    for reading in readings:
+        hours[reading.time.replace(minute=0, second=0, microsecond=0)].append(reading.value)
+    return hours
+
+
+def expected_row(values: list[int]) -> dict[str, float]:
+    """Return what each statistic of an hour must hold, with the statistics module."""
+    expected: dict[str, float] = {
+        "glucose": statistics.fmean(values),
+        "glucose_min": min(values),
+        "glucose_max": max(values),
+        "readings": len(values),
+    }
+    for key, contains in BANDS.items():
+        expected[key] = sum(map(contains, values)) * 100 / len(values)
+    return expected

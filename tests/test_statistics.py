@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-import statistics
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -48,18 +46,11 @@ from custom_components.cgm_handler.statistics import (
 )
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
-from tests.helpers import make_entry
+from tests.helpers import BANDS, by_hour, expected_row, make_entry
 
 FROZEN_AT = "2026-03-10T12:23:00+00:00"
 DAY = timedelta(hours=24)
 KEYS = [statistic.key for statistic in STATISTICS]
-BANDS = {
-    "time_in_range": lambda value: 70 <= value <= 180,
-    "time_below_70": lambda value: value < 70,
-    "time_below_54": lambda value: value < 54,
-    "time_above_180": lambda value: value > 180,
-    "time_above_250": lambda value: value > 250,
-}
 
 pytestmark = pytest.mark.freeze_time(FROZEN_AT)
 
@@ -196,27 +187,6 @@ class Run:
 
         await async_wait_recording_done(self.hass)
         return await get_instance(self.hass).async_add_executor_job(count)
-
-
-def by_hour(readings: Iterable[Reading]) -> dict[datetime, list[int]]:
-    """Return the values of readings per UTC hour, computed without the integration."""
-    hours: dict[datetime, list[int]] = defaultdict(list)
-    for reading in readings:
-        hours[reading.time.replace(minute=0, second=0, microsecond=0)].append(reading.value)
-    return hours
-
-
-def expected_row(values: list[int]) -> dict[str, float]:
-    """Return what each statistic of an hour must hold, with the statistics module."""
-    expected = {
-        "glucose": statistics.fmean(values),
-        "glucose_min": min(values),
-        "glucose_max": max(values),
-        "readings": len(values),
-    }
-    for key, contains in BANDS.items():
-        expected[key] = sum(map(contains, values)) * 100 / len(values)
-    return expected
 
 
 def check_hours(

@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 import logging
 import math
-import statistics
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,13 +68,12 @@ from custom_components.cgm_handler.statistics import (
     DATA_HISTORY,
     STATISTICS,
     ReadingHistory,
-    hour_start,
     statistic_id,
 )
 from scripts.share_simulator import Account, Fault, FaultKind, Reading, ShareSimulator
 from scripts.share_simulator.wire import AUTHENTICATE_ENDPOINT, LOGIN_ENDPOINT, to_ms
 from tests.conftest import PASSWORD, USERNAME
-from tests.helpers import make_entry
+from tests.helpers import BANDS, by_hour, expected_row, make_entry
 
 from .scenarios import (
     DAY,
@@ -111,13 +109,6 @@ FINE = 30 * MINUTE
 # the rest, so these are simulated seconds: a timed-out poll takes no real time.
 TIMEOUT_DELAY = 12.0
 KEYS = [statistic.key for statistic in STATISTICS]
-BANDS: dict[str, Callable[[int], bool]] = {
-    "time_in_range": lambda value: 70 <= value <= 180,
-    "time_below_70": lambda value: value < 70,
-    "time_below_54": lambda value: value < 54,
-    "time_above_180": lambda value: value > 180,
-    "time_above_250": lambda value: value > 250,
-}
 ALLOWED_ERRORS = {
     "Error fetching cgm_handler data": "fault",
     "Authentication failed while fetching cgm_handler data": "auth",
@@ -871,27 +862,6 @@ class Runner:
             else:
                 window.logged += 1
         return "\n".join(problems) or None
-
-
-def by_hour(readings: Iterable[Reading]) -> dict[datetime, list[int]]:
-    """Return the values of readings per UTC hour, computed without the integration."""
-    hours: dict[datetime, list[int]] = defaultdict(list)
-    for reading in readings:
-        hours[hour_start(reading.time)].append(reading.value)
-    return hours
-
-
-def expected_row(values: list[int]) -> dict[str, float]:
-    """Return what each statistic of an hour must hold, from the statistics module."""
-    expected: dict[str, float] = {
-        "glucose": statistics.fmean(values),
-        "glucose_min": min(values),
-        "glucose_max": max(values),
-        "readings": len(values),
-    }
-    for key, contains in BANDS.items():
-        expected[key] = sum(map(contains, values)) * 100 / len(values)
-    return expected
 
 
 def check_hours(

@@ -216,3 +216,19 @@ def expected_row(values: list[int]) -> dict[str, float]:
     for key, contains in BANDS.items():
         expected[key] = sum(map(contains, values)) * 100 / len(values)
     return expected
+
+
+def assert_hours_match(
+    rows: dict[str, dict[datetime, dict[str, Any]]], expected: dict[datetime, list[int]]
+) -> None:
+    """Assert that the imported rows of every statistic hold exactly the expected hours."""
+    for key in ("glucose", "readings", *BANDS):
+        assert set(rows[key]) == set(expected), key
+    for hour, values in expected.items():
+        want = expected_row(values)
+        glucose = rows["glucose"][hour]
+        assert glucose["mean"] == pytest.approx(want["glucose"], rel=1e-12), hour
+        assert (glucose["min"], glucose["max"]) == (want["glucose_min"], want["glucose_max"])
+        assert rows["readings"][hour]["mean"] == want["readings"], hour
+        for key in BANDS:
+            assert rows[key][hour]["mean"] == pytest.approx(want[key], rel=1e-12, abs=1e-12)

@@ -46,7 +46,7 @@ from custom_components.cgm_handler.statistics import (
 )
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
-from tests.helpers import BANDS, by_hour, expected_row, make_entry
+from tests.helpers import assert_hours_match, by_hour, make_entry
 
 FROZEN_AT = "2026-03-10T12:23:00+00:00"
 DAY = timedelta(hours=24)
@@ -195,16 +195,7 @@ def check_hours(
     """Check every imported hour against the readings; return the hours checked and full."""
     expected = by_hour(readings)
     assert set(rows["readings"]) == set(expected)
-    for key in KEYS:
-        assert set(rows[key]) == set(expected), key
-    for hour, values in expected.items():
-        want = expected_row(values)
-        glucose = rows["glucose"][hour]
-        assert glucose["mean"] == pytest.approx(want["glucose"], rel=1e-12), hour
-        assert (glucose["min"], glucose["max"]) == (want["glucose_min"], want["glucose_max"])
-        assert rows["readings"][hour]["mean"] == want["readings"], hour
-        for key in BANDS:
-            assert rows[key][hour]["mean"] == pytest.approx(want[key], rel=1e-12, abs=1e-12)
+    assert_hours_match(rows, expected)
     return len(expected), sum(len(values) == 12 for values in expected.values())
 
 

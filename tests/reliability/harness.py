@@ -73,7 +73,7 @@ from custom_components.cgm_handler.statistics import (
 from scripts.share_simulator import Account, Fault, FaultKind, Reading, ShareSimulator
 from scripts.share_simulator.wire import AUTHENTICATE_ENDPOINT, LOGIN_ENDPOINT, to_ms
 from tests.conftest import PASSWORD, USERNAME
-from tests.helpers import BANDS, by_hour, expected_row, make_entry
+from tests.helpers import assert_hours_match, by_hour, make_entry
 
 from .scenarios import (
     DAY,
@@ -870,14 +870,5 @@ def check_hours(
     truth: dict[datetime, list[int]],
 ) -> int:
     """Check every imported hour; return how many equal the ground truth in full."""
-    for key in KEYS:
-        assert set(rows[key]) == set(expected), key
-    for hour, values in expected.items():
-        want = expected_row(values)
-        glucose = rows["glucose"][hour]
-        assert glucose["mean"] == pytest.approx(want["glucose"], rel=1e-12), hour
-        assert (glucose["min"], glucose["max"]) == (want["glucose_min"], want["glucose_max"])
-        assert rows["readings"][hour]["mean"] == want["readings"], hour
-        for key in BANDS:
-            assert rows[key][hour]["mean"] == pytest.approx(want[key], rel=1e-12, abs=1e-12)
+    assert_hours_match(rows, expected)
     return sum(truth[hour] == values for hour, values in expected.items())

@@ -23,7 +23,7 @@ from .entity import CgmEntity
 from .metrics import HIGH, LOW, VERY_HIGH, VERY_LOW, GlycemicMetrics
 from .share import Trend
 from .statistics import DATA_HISTORY, ReadingHistory
-from .units import to_unit
+from .units import convert, to_unit
 
 PARALLEL_UPDATES = 0
 
@@ -50,8 +50,7 @@ def _rate(data: CgmData, unit: str) -> float | None:
     if change is None or data.latest is None or data.previous is None:
         return None
     minutes = (data.latest.time - data.previous.time).total_seconds() / 60
-    per_minute = change / minutes
-    return round(per_minute, 1) if unit == MGDL else round(to_unit(per_minute * 10, unit) / 10, 2)
+    return round(convert(change / minutes, unit), 1 if unit == MGDL else 2)
 
 
 SENSORS: tuple[CgmSensorEntityDescription, ...] = (

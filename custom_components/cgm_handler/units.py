@@ -7,11 +7,16 @@ from homeassistant.util.unit_conversion import BloodGlucoseConcentrationConverte
 from .const import MGDL, MMOLL
 
 
+def convert(mg_dl: float, unit: str) -> float:
+    """Convert mg/dL to the unit."""
+    return BloodGlucoseConcentrationConverter.convert(mg_dl, MGDL, unit)
+
+
 def to_unit(mg_dl: float, unit: str) -> float:
     """Convert mg/dL to the unit, rounded to what the unit shows."""
     if unit == MGDL:
         return round(mg_dl)
-    return round(BloodGlucoseConcentrationConverter.convert(mg_dl, MGDL, MMOLL), 1)
+    return round(convert(mg_dl, MMOLL), 1)
 
 
 def from_unit(value: float, unit: str) -> int:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Generator, Iterable
 from datetime import timedelta
+import logging
 
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
@@ -11,6 +12,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import (
     CONF_REGION,
     CONF_SERVER_URL,
@@ -44,6 +46,35 @@ def integration_environment(request: pytest.FixtureRequest) -> None:
     request.getfixturevalue("enable_custom_integrations")
 
 
+def deprecation_reports(records: Iterable[logging.LogRecord]) -> list[str]:
+    """Return Home Assistant's reports of deprecated calls made by this integration.
+
+    Home Assistant logs them as warnings or errors: "The deprecated function X was called
+    from cgm_handler", "Detected that custom integration 'cgm_handler' ...".
+    """
+    reports = []
+    for record in records:
+        message = record.getMessage()
+        deprecated = (
+            "deprecated" in message.lower() or "Detected that custom integration" in message
+        )
+        if record.levelno >= logging.WARNING and DOMAIN in message and deprecated:
+            reports.append(message)
+    return reports
+
+
+@pytest.fixture(autouse=True)
+def no_deprecated_calls(caplog: pytest.LogCaptureFixture) -> Generator[None]:
+    """Fail every test in which Home Assistant reports a deprecated call from cgm_handler.
+
+    Python DeprecationWarnings raised from the integration's modules are errors too
+    (filterwarnings in setup.cfg).
+    """
+    yield
+    records = [*caplog.get_records("setup"), *caplog.get_records("call")]
+    assert deprecation_reports(records) == []
+
+
 @pytest.fixture
 async def simulator(hass: HomeAssistant, socket_enabled: None) -> AsyncGenerator[ShareSimulator]:
     """Serve a simulated Dexcom Share on 127.0.0.1, on Home Assistant's (frozen) clock."""
@@ -59,6 +90,7 @@ def mock_config_entry(simulator: ShareSimulator) -> MockConfigEntry:
     """Return an entry for the simulator's account, in mg/dL."""
     return MockConfigEntry(
         domain=DOMAIN,
+        minor_version=CgmConfigFlow.MINOR_VERSION,
         title=USERNAME,
         unique_id=simulator.account(USERNAME).account_id,
         data={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import math
@@ -15,7 +15,8 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -24,6 +25,7 @@ from pytest_homeassistant_custom_component.common import (
     get_scheduled_timer_handles,
 )
 
+from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import (
     CONF_REGION,
     CONF_SERVER_URL,
@@ -45,6 +47,42 @@ FROZEN_AT = "2026-03-10T12:00:00+00:00"
 ENTRY_ID = "01JCGMHANDLERTESTENTRY0001"
 
 
+# The registry fields this integration decides. The rest (ids, aliases, object-id fields and
+# the like) belong to Home Assistant and differ between releases, so snapshots leave them out.
+OWN_REGISTRY_FIELDS = (
+    "entity_id",
+    "unique_id",
+    "platform",
+    "translation_key",
+    "original_name",
+    "original_device_class",
+    "original_icon",
+    "has_entity_name",
+    "entity_category",
+    "disabled_by",
+    "capabilities",
+    "supported_features",
+    "unit_of_measurement",
+    "options",
+)
+
+
+def own_view(entity_entry: er.RegistryEntry, state: State | None) -> dict[str, Any]:
+    """Return what the integration decides of an entity: its registry fields and its state."""
+    view = {field: _plain(getattr(entity_entry, field)) for field in OWN_REGISTRY_FIELDS}
+    if state is not None:
+        view["state"] = state.state
+        view["attributes"] = _plain(state.attributes)
+    return view
+
+
+def _plain(value: Any) -> Any:
+    """Return mappings as plain dicts, whatever read-only type a release uses."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
 def make_entry(
     simulator: ShareSimulator,
     *,
@@ -56,6 +94,7 @@ def make_entry(
     """Return an entry for an account of the simulator, with a fixed entry id."""
     return MockConfigEntry(
         domain=DOMAIN,
+        minor_version=CgmConfigFlow.MINOR_VERSION,
         title=username,
         entry_id=entry_id,
         unique_id=simulator.account(username).account_id,

@@ -16,7 +16,6 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import entity_registry as er
 import pytest
-from pytest_homeassistant_custom_component.common import snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.cgm_handler.const import (
@@ -33,6 +32,7 @@ from tests.helpers import (
     FROZEN_AT,
     assert_no_secrets,
     make_entry,
+    own_view,
     published,
     secrets_of,
     setup_entry,
@@ -92,7 +92,11 @@ async def test_binary_sensors(
         friendly_name = state_of(hass, f"binary_sensor.jane_{key}").attributes[ATTR_FRIENDLY_NAME]
         assert friendly_name == f"{USERNAME} {name}"
 
-    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+    entity_entries = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+    assert {entity_entry.domain for entity_entry in entity_entries} == {"binary_sensor"}
+    for entity_entry in entity_entries:
+        state = state_of(hass, entity_entry.entity_id)
+        assert own_view(entity_entry, state) == snapshot(name=entity_entry.entity_id)
 
     shown = [
         repr(entity_entry) + repr(state_of(hass, entity_entry.entity_id).as_dict())

@@ -11,13 +11,17 @@ from unittest.mock import AsyncMock, MagicMock, patch
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
 
-from custom_components.cgm_handler.config_flow import is_valid_server_url
+from custom_components.cgm_handler.config_flow import (
+    SECTION_ADVANCED,
+    CgmConfigFlow,
+    server_url_error,
+)
 from custom_components.cgm_handler.const import (
     CONF_HIGH,
     CONF_LOW,
@@ -38,8 +42,11 @@ from custom_components.cgm_handler.share import (
     ShareError,
     ShareInvalidResponseError,
     ShareServerError,
+    ShareUnrecognizedServerError,
     Trend,
 )
+from scripts.share_simulator import BASE_PATH, ShareSimulator
+from tests.conftest import PASSWORD as SIM_PASSWORD, USERNAME as SIM_USERNAME
 
 ACCOUNT_ID = "2f8f6f4e-0b8a-4d7b-9a43-1c6f0b1e4b11"
 OTHER_ACCOUNT_ID = "7d1e3b52-9a0f-4c11-8e0b-5a2c9d4e6f22"
@@ -100,6 +107,7 @@ def entry(hass: HomeAssistant) -> MockConfigEntry:
     """Return a mmol/L entry of the account, added to hass."""
     config_entry = MockConfigEntry(
         domain=DOMAIN,
+        minor_version=CgmConfigFlow.MINOR_VERSION,
         title=USERNAME,
         unique_id=ACCOUNT_ID,
         data=dict(ENTRY_DATA),
@@ -108,10 +116,8 @@ def entry(hass: HomeAssistant) -> MockConfigEntry:
     return config_entry
 
 
-async def _start_user_flow(hass: HomeAssistant, *, advanced: bool = False) -> ConfigFlowResult:
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER, "show_advanced_options": advanced}
-    )
+async def _start_user_flow(hass: HomeAssistant) -> ConfigFlowResult:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
     assert result["errors"] == {}
@@ -119,13 +125,32 @@ async def _start_user_flow(hass: HomeAssistant, *, advanced: bool = False) -> Co
 
 
 def _suggested(result: ConfigFlowResult) -> dict[str, Any]:
-    """Return the suggested values of a form."""
+    """Return the suggested values of a form, those of the Advanced section included."""
     assert result["data_schema"] is not None
-    return {
-        str(key): key.description["suggested_value"]
-        for key in result["data_schema"].schema
-        if key.description and "suggested_value" in key.description
-    }
+    suggested: dict[str, Any] = {}
+    for key, value in result["data_schema"].schema.items():
+        if isinstance(value, section):
+            for inner in value.schema.schema:
+                if inner.description and "suggested_value" in inner.description:
+                    suggested[str(inner)] = inner.description["suggested_value"]
+        elif key.description and "suggested_value" in key.description:
+            suggested[str(key)] = key.description["suggested_value"]
+    return suggested
+
+
+def _advanced(result: ConfigFlowResult) -> section:
+    """Return the Advanced section of a form, checking that it starts collapsed."""
+    assert result["data_schema"] is not None
+    advanced = result["data_schema"].schema[SECTION_ADVANCED]
+    assert isinstance(advanced, section)
+    assert advanced.options["collapsed"] is True
+    assert [str(key) for key in advanced.schema.schema] == [CONF_SERVER_URL]
+    return advanced
+
+
+def _with_url(url: str, **fields: str) -> dict[str, Any]:
+    """Return the user form's input with a server URL typed into the Advanced section."""
+    return {**USER_INPUT, **fields, SECTION_ADVANCED: {CONF_SERVER_URL: url}}
 
 
 def _defaults(result: ConfigFlowResult) -> dict[str, Any]:
@@ -156,7 +181,14 @@ async def test_user_flow_default_unit(
 ) -> None:
     """Each region signs in on its own server and gets its usual unit."""
     result = await _start_user_flow(hass)
-    assert _fields(result) == [CONF_USERNAME, CONF_PASSWORD, CONF_REGION, CONF_UNIT]
+    assert _fields(result) == [
+        CONF_USERNAME,
+        CONF_PASSWORD,
+        CONF_REGION,
+        CONF_UNIT,
+        SECTION_ADVANCED,
+    ]
+    _advanced(result)
     assert _defaults(result)[CONF_REGION] == "us"
 
     result = await hass.config_entries.flow.async_configure(
@@ -220,29 +252,32 @@ async def test_user_flow_strips_username(hass: HomeAssistant, mock_client: Magic
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "stored"),
     [
-        "https://share.example.com/ShareWebServices/Services/",
-        "http://127.0.0.1:8090/ShareWebServices/Services/",
-        "http://127.8.9.10:8090",
-        "http://localhost",
-        "http://LocalHost:8090/",
-        "http://[::1]:8090/ShareWebServices/Services/",
+        ("https://share.example.com/ShareWebServices/Services/", None),
+        ("https://share.example.com/ShareWebServices/Services", None),
+        ("https://share2.dexcom.com", "https://share2.dexcom.com/ShareWebServices/Services/"),
+        ("https://share2.dexcom.com/", "https://share2.dexcom.com/ShareWebServices/Services/"),
+        ("http://127.0.0.1:8090", "http://127.0.0.1:8090/ShareWebServices/Services/"),
+        ("http://127.8.9.10:8090/", "http://127.8.9.10:8090/ShareWebServices/Services/"),
+        ("http://localhost", "http://localhost/ShareWebServices/Services/"),
+        ("http://LocalHost:8090/share/", None),
+        ("http://[::1]:8090/ShareWebServices/Services/", None),
     ],
 )
-async def test_user_flow_server_url(hass: HomeAssistant, mock_client: MagicMock, url: str) -> None:
-    """In advanced mode a https URL, or http on this machine, is used and stored."""
-    result = await _start_user_flow(hass, advanced=True)
-    assert _fields(result) == [
-        CONF_USERNAME,
-        CONF_PASSWORD,
-        CONF_REGION,
-        CONF_UNIT,
-        CONF_SERVER_URL,
-    ]
+async def test_user_flow_server_url(
+    hass: HomeAssistant, mock_client: MagicMock, url: str, stored: str | None
+) -> None:
+    """A https URL, or http on this machine, is stored as Share's service URL.
+
+    A bare origin gets Share's service path; a URL with a path is used as it is,
+    with a trailing slash.
+    """
+    stored = stored or url.rstrip("/") + "/"
+    result = await _start_user_flow(hass)
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**USER_INPUT, CONF_SERVER_URL: f" {url} "}
+        result["flow_id"], _with_url(f" {url} ")
     )
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -251,21 +286,24 @@ async def test_user_flow_server_url(hass: HomeAssistant, mock_client: MagicMock,
         CONF_PASSWORD: PASSWORD,
         CONF_REGION: "us",
         CONF_UNIT: "mg/dL",
-        CONF_SERVER_URL: url,
+        CONF_SERVER_URL: stored,
     }
-    assert mock_client.call_args.kwargs["base_url"] == url
+    assert mock_client.call_args.kwargs["base_url"] == stored
 
 
-@pytest.mark.parametrize("submitted", [{}, {CONF_SERVER_URL: ""}, {CONF_SERVER_URL: "  "}])
+@pytest.mark.parametrize(
+    "advanced",
+    [None, {}, {CONF_SERVER_URL: ""}, {CONF_SERVER_URL: "  "}],
+    ids=["no section", "empty section", "empty", "blank"],
+)
 async def test_user_flow_empty_server_url(
-    hass: HomeAssistant, mock_client: MagicMock, submitted: dict[str, str]
+    hass: HomeAssistant, mock_client: MagicMock, advanced: dict[str, str] | None
 ) -> None:
     """An empty server URL means Dexcom's own server and is not stored."""
-    result = await _start_user_flow(hass, advanced=True)
+    result = await _start_user_flow(hass)
+    submitted = dict(USER_INPUT) if advanced is None else {**USER_INPUT, SECTION_ADVANCED: advanced}
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**USER_INPUT, **submitted}
-    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], submitted)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert CONF_SERVER_URL not in result["data"]
@@ -273,51 +311,111 @@ async def test_user_flow_empty_server_url(
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "error"),
     [
-        "http://example.com",
-        "http://example.com/ShareWebServices/Services/",
-        "http://127.0.0.1.example.com",
-        "http://192.168.1.2:8090",
-        "ftp://localhost",
-        "https://",
-        "not a url",
-        "http://[bad",
+        ("http://example.com", "invalid_url"),
+        ("http://example.com/ShareWebServices/Services/", "invalid_url"),
+        ("http://127.0.0.1.example.com", "invalid_url"),
+        ("http://192.168.1.2:8090", "invalid_url"),
+        ("ftp://localhost", "invalid_url"),
+        ("https://", "invalid_url"),
+        ("http://[bad", "invalid_url"),
+        ("127.0.0.1:8090", "url_missing_scheme"),
+        ("share2.dexcom.com", "url_missing_scheme"),
+        ("not a url", "url_missing_scheme"),
     ],
 )
 async def test_user_flow_invalid_server_url(
-    hass: HomeAssistant, mock_client: MagicMock, url: str
+    hass: HomeAssistant, mock_client: MagicMock, url: str, error: str
 ) -> None:
     """A URL that is not https, nor http on this machine, is refused unsent."""
-    result = await _start_user_flow(hass, advanced=True)
+    result = await _start_user_flow(hass)
 
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**USER_INPUT, CONF_SERVER_URL: url}
-    )
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], _with_url(url))
 
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
-    assert result["errors"] == {CONF_SERVER_URL: "invalid_url"}
+    assert result["errors"] == {"base": error}
     assert _suggested(result)[CONF_SERVER_URL] == url
+    _advanced(result)
     mock_client.assert_not_called()
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**USER_INPUT, CONF_SERVER_URL: "https://share.example"}
+        result["flow_id"], _with_url("https://share.example")
     )
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"][CONF_SERVER_URL] == "https://share.example"
+    assert result["data"][CONF_SERVER_URL] == "https://share.example/ShareWebServices/Services/"
     mock_client.return_value.login.assert_awaited_once_with()
 
 
-def test_is_valid_server_url() -> None:
+def test_server_url_error() -> None:
     """The URL check alone, without a flow."""
-    assert is_valid_server_url("https://share2.dexcom.com/ShareWebServices/Services/")
-    assert is_valid_server_url("http://127.0.0.1:8090")
-    assert is_valid_server_url("http://[::1]")
-    assert not is_valid_server_url("http://[::2]")
-    assert not is_valid_server_url("http://10.0.0.1")
-    assert not is_valid_server_url("//localhost/path")
+    assert server_url_error("https://share2.dexcom.com/ShareWebServices/Services/") is None
+    assert server_url_error("http://127.0.0.1:8090") is None
+    assert server_url_error("http://[::1]") is None
+    assert server_url_error("http://[::2]") == "invalid_url"
+    assert server_url_error("http://10.0.0.1") == "invalid_url"
+    assert server_url_error("//localhost/path") == "url_missing_scheme"
+    assert server_url_error("localhost:8090") == "url_missing_scheme"
+
+
+@pytest.mark.parametrize(
+    ("error", "custom", "reason"),
+    [
+        (ShareUnrecognizedServerError("HTTP 404"), True, "not_share_server"),
+        (ShareInvalidResponseError("garbage"), True, "not_share_server"),
+        (ShareUnrecognizedServerError("HTTP 404"), False, "cannot_connect"),
+        (ShareServerError("HTTP 500"), True, "cannot_connect"),
+        (ShareConnectionError("refused"), True, "cannot_connect"),
+    ],
+)
+async def test_user_flow_not_share_server(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    error: Exception,
+    custom: bool,
+    reason: str,
+) -> None:
+    """A custom server that answers, but not like Share, gets its own error."""
+    mock_client.return_value.login.side_effect = error
+    result = await _start_user_flow(hass)
+    submitted = _with_url("http://127.0.0.1:8123") if custom else USER_INPUT
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], submitted)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": reason}
+
+
+async def test_user_flow_simulator_by_origin(
+    hass: HomeAssistant, simulator: ShareSimulator
+) -> None:
+    """Against a real Share-compatible server, typed as a person would type it."""
+    assert simulator.base_url is not None
+    origin = simulator.base_url.removesuffix(BASE_PATH)
+    sign_in = {CONF_USERNAME: SIM_USERNAME, CONF_PASSWORD: SIM_PASSWORD, CONF_REGION: "us"}
+    result = await _start_user_flow(hass)
+
+    for typed in (f"{origin}/elsewhere/", f"{origin}/elsewhere"):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {**sign_in, SECTION_ADVANCED: {CONF_SERVER_URL: typed}}
+        )
+        assert result["errors"] == {"base": "not_share_server"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {**sign_in, CONF_PASSWORD: "wrong", SECTION_ADVANCED: {CONF_SERVER_URL: origin}},
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**sign_in, SECTION_ADVANCED: {CONF_SERVER_URL: f"{origin}/"}}
+    )
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_SERVER_URL] == simulator.base_url
+    assert result["result"].unique_id == simulator.account(SIM_USERNAME).account_id
 
 
 @pytest.mark.parametrize(("error", "reason"), ERRORS, ids=ERROR_IDS)
@@ -369,6 +467,25 @@ async def test_user_flow_invalid_auth_logs_in_once(
         assert client.login.await_count == submits
         assert mock_client.call_count == submits
     client.get_readings.assert_not_awaited()
+
+
+async def test_user_flow_error_cause_logged(
+    hass: HomeAssistant, mock_client: MagicMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cause behind a form error is logged at debug level, without the password."""
+    mock_client.return_value.login.side_effect = ShareConnectionError(
+        "Cannot talk to Dexcom Share (ClientConnectorDNSError: Name or service not known)"
+    )
+    result = await _start_user_flow(hass)
+
+    with caplog.at_level(logging.DEBUG, logger="custom_components.cgm_handler"):
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], USER_INPUT)
+
+    assert result["errors"] == {"base": "cannot_connect"}
+    logged = [r for r in caplog.records if r.name == "custom_components.cgm_handler"]
+    assert [r.levelno for r in logged] == [logging.DEBUG]
+    assert "Name or service not known" in logged[0].getMessage()
+    assert PASSWORD not in caplog.text
 
 
 async def test_user_flow_unknown_error_hides_password(
@@ -475,7 +592,8 @@ async def test_reauth(
 ) -> None:
     """A new password for the same account is stored and the entry reloaded."""
     hass.config_entries.async_update_entry(
-        entry, data={**entry.data, CONF_SERVER_URL: "http://127.0.0.1:8090"}
+        entry,
+        data={**entry.data, CONF_SERVER_URL: "http://127.0.0.1:8090/ShareWebServices/Services/"},
     )
     result = await _start_reauth(hass, entry)
 
@@ -488,7 +606,7 @@ async def test_reauth(
     assert result["reason"] == "reauth_successful"
     assert entry.data == {
         **ENTRY_DATA,
-        CONF_SERVER_URL: "http://127.0.0.1:8090",
+        CONF_SERVER_URL: "http://127.0.0.1:8090/ShareWebServices/Services/",
         CONF_PASSWORD: NEW_PASSWORD,
     }
     assert entry.title == USERNAME
@@ -497,7 +615,7 @@ async def test_reauth(
         USERNAME,
         NEW_PASSWORD,
         region=Region.OUS,
-        base_url="http://127.0.0.1:8090",
+        base_url="http://127.0.0.1:8090/ShareWebServices/Services/",
     )
     mock_client.return_value.login.assert_awaited_once_with()
     assert len(mock_setup_entry.mock_calls) == 1
@@ -553,12 +671,8 @@ async def test_reauth_other_account(
     assert entry.data == ENTRY_DATA
 
 
-async def _start_reconfigure(
-    hass: HomeAssistant, entry: MockConfigEntry, *, advanced: bool = False
-) -> ConfigFlowResult:
-    result: ConfigFlowResult = await entry.start_reconfigure_flow(
-        hass, show_advanced_options=advanced
-    )
+async def _start_reconfigure(hass: HomeAssistant, entry: MockConfigEntry) -> ConfigFlowResult:
+    result: ConfigFlowResult = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
     assert result["errors"] == {}
@@ -573,8 +687,9 @@ async def test_reconfigure(
 ) -> None:
     """The form shows the stored details but the password; changes are stored."""
     result = await _start_reconfigure(hass, entry)
-    assert _fields(result) == [CONF_USERNAME, CONF_PASSWORD, CONF_REGION]
-    assert _suggested(result) == {CONF_USERNAME: USERNAME, CONF_REGION: "ous"}
+    assert _fields(result) == [CONF_USERNAME, CONF_PASSWORD, CONF_REGION, SECTION_ADVANCED]
+    _advanced(result)
+    assert _suggested(result) == {CONF_USERNAME: USERNAME, CONF_REGION: "ous", CONF_SERVER_URL: ""}
     assert _defaults(result)[CONF_REGION] == "ous"
 
     result = await hass.config_entries.flow.async_configure(
@@ -606,14 +721,15 @@ async def test_reconfigure(
 async def test_reconfigure_keeps_server_url(
     hass: HomeAssistant, mock_client: MagicMock, entry: MockConfigEntry
 ) -> None:
-    """Outside advanced mode the stored server URL is kept and used."""
+    """The stored server URL is suggested in the collapsed section, so it is kept."""
     url = "https://share.example/ShareWebServices/Services/"
     hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_SERVER_URL: url})
     result = await _start_reconfigure(hass, entry)
-    assert CONF_SERVER_URL not in _fields(result)
+    _advanced(result)
+    assert _suggested(result)[CONF_SERVER_URL] == url
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**USER_INPUT, CONF_REGION: "ous"}
+        result["flow_id"], _with_url(url, **{CONF_REGION: "ous"})
     )
 
     assert result["reason"] == "reconfigure_successful"
@@ -624,36 +740,29 @@ async def test_reconfigure_keeps_server_url(
 async def test_reconfigure_server_url(
     hass: HomeAssistant, mock_client: MagicMock, entry: MockConfigEntry
 ) -> None:
-    """In advanced mode the server URL is shown, checked, changed and cleared."""
+    """The server URL is checked, changed and cleared."""
     url = "https://share.example/ShareWebServices/Services/"
     hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_SERVER_URL: url})
-    result = await _start_reconfigure(hass, entry, advanced=True)
-    assert _fields(result) == [
-        CONF_USERNAME,
-        CONF_PASSWORD,
-        CONF_REGION,
-        CONF_SERVER_URL,
-    ]
-    assert _suggested(result)[CONF_SERVER_URL] == url
+    result = await _start_reconfigure(hass, entry)
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**USER_INPUT, CONF_SERVER_URL: "http://example.com"}
+        result["flow_id"], _with_url("http://example.com")
     )
 
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {CONF_SERVER_URL: "invalid_url"}
+    assert result["errors"] == {"base": "invalid_url"}
     assert _suggested(result)[CONF_SERVER_URL] == "http://example.com"
     mock_client.assert_not_called()
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**USER_INPUT, CONF_SERVER_URL: "http://localhost:8090"}
+        result["flow_id"], _with_url("http://localhost:8090")
     )
 
     assert result["reason"] == "reconfigure_successful"
-    assert entry.data[CONF_SERVER_URL] == "http://localhost:8090"
+    assert entry.data[CONF_SERVER_URL] == "http://localhost:8090/ShareWebServices/Services/"
 
-    result = await _start_reconfigure(hass, entry, advanced=True)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], USER_INPUT)
+    result = await _start_reconfigure(hass, entry)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], _with_url(""))
 
     assert result["reason"] == "reconfigure_successful"
     assert CONF_SERVER_URL not in entry.data

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.cgm_handler.const import CONF_SERVER_URL, DOMAIN
+from scripts.share_simulator import ShareSimulator
 
 
 async def test_setup_and_unload(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
@@ -15,3 +19,45 @@ async def test_setup_and_unload(hass: HomeAssistant, init_integration: MockConfi
 
     assert await hass.config_entries.async_unload(init_integration.entry_id)
     assert init_integration.state is ConfigEntryState.NOT_LOADED
+
+
+@pytest.mark.parametrize("trailing", ["", "/"])
+async def test_migrate_server_url(
+    hass: HomeAssistant,
+    simulator: ShareSimulator,
+    mock_config_entry: MockConfigEntry,
+    trailing: str,
+) -> None:
+    """A 1.1 entry's server URL, stored as typed, becomes the service URL with its slash."""
+    assert simulator.base_url is not None
+    stored = simulator.base_url.rstrip("/") + trailing
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=mock_config_entry.title,
+        unique_id=mock_config_entry.unique_id,
+        data={**mock_config_entry.data, CONF_SERVER_URL: stored},
+        version=1,
+        minor_version=1,
+    )
+    entry.add_to_hass(hass)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert (entry.version, entry.minor_version) == (1, 2)
+    assert entry.data[CONF_SERVER_URL] == simulator.base_url
+    assert hass.states.get("sensor.jane_glucose") is not None
+
+
+async def test_migrate_from_future_version(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """An entry of a newer major version is refused, not misread."""
+    entry = MockConfigEntry(
+        domain=DOMAIN, data=dict(mock_config_entry.data), version=2, minor_version=1
+    )
+    entry.add_to_hass(hass)
+
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR

@@ -15,6 +15,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import CONF_UNIT, MMOLL
 from custom_components.cgm_handler.metrics import GlycemicMetrics, compute, gmi
 from custom_components.cgm_handler.statistics import to_ms
@@ -215,6 +216,7 @@ async def test_units_names_and_defaults(
     """In mmol/L the mean and the limits in the names follow; rarer figures start disabled."""
     entry = MockConfigEntry(
         domain=mock_config_entry.domain,
+        minor_version=CgmConfigFlow.MINOR_VERSION,
         title=mock_config_entry.title,
         unique_id=mock_config_entry.unique_id,
         data={**mock_config_entry.data, CONF_UNIT: MMOLL},

@@ -38,6 +38,7 @@ from tests.helpers import (
     advance,
     assert_no_secrets,
     make_entry,
+    own_view,
     published,
     secrets_of,
     setup_entry,
@@ -84,9 +85,8 @@ async def snapshot_sensors(
         entity_entry = entity_registry.async_get(entity_id)
         assert entity_entry is not None
         assert entity_entry.config_entry_id == entry.entry_id
-        assert entity_entry == snapshot(name=f"{entity_id}-entry")
         state = state_of(hass, entity_id)
-        assert state == snapshot(name=f"{entity_id}-state")
+        assert own_view(entity_entry, state) == snapshot(name=entity_id)
         serialised += [repr(entity_entry), repr(state.as_dict())]
     return serialised
 

@@ -8,7 +8,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_REGION, CONF_SERVER_URL, DOMAIN
+from .const import CONF_REGION, CONF_SERVER_URL, DOMAIN, LOGGER
 from .coordinator import CgmConfigEntry, CgmCoordinator, async_clear_lockout
 from .services import async_setup_services
 from .share import Region, ShareClient
@@ -43,6 +43,19 @@ async def async_setup_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
     entry.runtime_data = coordinator
     await async_setup_statistics(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
+    """Store a custom server URL as the service URL with its trailing slash (1.2)."""
+    if entry.version > 1:
+        return False
+    if entry.minor_version < 2:  # noqa: PLR2004
+        data = dict(entry.data)
+        if (url := data.get(CONF_SERVER_URL)) and not url.endswith("/"):
+            data[CONF_SERVER_URL] = f"{url}/"
+        hass.config_entries.async_update_entry(entry, data=data, minor_version=2)
+        LOGGER.debug("Migrated the entry to version 1.2")
     return True
 
 

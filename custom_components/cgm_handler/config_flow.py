@@ -16,6 +16,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     NumberSelector,
@@ -54,6 +55,9 @@ from .share import (
     ShareAuthenticationError,
     ShareClient,
     ShareError,
+    ShareInvalidResponseError,
+    ShareUnrecognizedServerError,
+    service_url,
 )
 from .units import from_unit, to_unit
 
@@ -68,6 +72,8 @@ THRESHOLDS: Final = (CONF_URGENT_LOW, CONF_LOW, CONF_HIGH, CONF_URGENT_HIGH)
 THRESHOLD_RANGE_MGDL: Final = (40, 400)
 UNIT_STEPS: Final[dict[str, float]] = {MGDL: 1.0, MMOLL: 0.1}
 STALE_RANGE: Final = (5, 120)
+# The collapsed form section that holds the server URL.
+SECTION_ADVANCED: Final = "advanced"
 
 USERNAME_SELECTOR: Final = TextSelector(
     TextSelectorConfig(type=TextSelectorType.TEXT, autocomplete="username")
@@ -114,17 +120,22 @@ async def async_sign_in(hass: HomeAssistant, data: Mapping[str, Any]) -> SignIn:
     return SignIn(account_id, bool(readings))
 
 
-def is_valid_server_url(url: str) -> bool:
-    """Return whether the URL uses https, or http on a loopback address."""
+def server_url_error(url: str) -> str | None:
+    """Return the form error of a typed server URL, or None when it is usable.
+
+    The URL must use https, or http on a loopback address.
+    """
+    if "://" not in url:
+        return "url_missing_scheme"
     try:
         parsed = URL(url)
     except ValueError:
-        return False
+        return "invalid_url"
     if not parsed.absolute or not parsed.host:
-        return False
-    if parsed.scheme == "https":
-        return True
-    return parsed.scheme == "http" and _is_loopback(parsed.host)
+        return "invalid_url"
+    if parsed.scheme == "https" or (parsed.scheme == "http" and _is_loopback(parsed.host)):
+        return None
+    return "invalid_url"
 
 
 def _is_loopback(host: str) -> bool:
@@ -137,8 +148,8 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _connection_schema(region: str, *, unit: bool, advanced: bool) -> vol.Schema:
-    """Return the fields that say how to reach the account."""
+def _connection_schema(region: str, *, unit: bool) -> vol.Schema:
+    """Return the fields that say how to reach the account, the server URL collapsed."""
     schema: dict[vol.Marker, Any] = {
         vol.Required(CONF_USERNAME): USERNAME_SELECTOR,
         vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR,
@@ -146,15 +157,25 @@ def _connection_schema(region: str, *, unit: bool, advanced: bool) -> vol.Schema
     }
     if unit:
         schema[vol.Optional(CONF_UNIT)] = UNIT_SELECTOR
-    if advanced:
-        schema[vol.Optional(CONF_SERVER_URL)] = URL_SELECTOR
+    schema[vol.Optional(SECTION_ADVANCED)] = section(
+        vol.Schema({vol.Optional(CONF_SERVER_URL): URL_SELECTOR}), {"collapsed": True}
+    )
     return vol.Schema(schema)
+
+
+def _shown_connection(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the stored connection data as the form shows it, without the password."""
+    shown = {key: value for key, value in data.items() if key != CONF_PASSWORD}
+    shown[SECTION_ADVANCED] = {CONF_SERVER_URL: shown.pop(CONF_SERVER_URL, "")}
+    return shown
 
 
 class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
     """Sign in to a Dexcom Share publisher account."""
 
     VERSION = 1
+    # 1.2: a custom server URL is stored as Share's full service URL, ending with a slash.
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Start with no data."""
@@ -179,7 +200,7 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
                 if not sign_in.has_readings:
                     return await self.async_step_no_readings()
                 return self._async_create_entry()
-        schema = _connection_schema(Region.US.value, unit=True, advanced=self.show_advanced_options)
+        schema = _connection_schema(Region.US.value, unit=True)
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
@@ -237,12 +258,8 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_mismatch(reason="unique_id_mismatch")
                 async_clear_rejection(self.hass, entry.entry_id)
                 return self.async_update_reload_and_abort(entry, data=data)
-        shown = user_input or {
-            key: value for key, value in entry.data.items() if key != CONF_PASSWORD
-        }
-        schema = _connection_schema(
-            entry.data[CONF_REGION], unit=False, advanced=self.show_advanced_options
-        )
+        shown = user_input or _shown_connection(entry.data)
+        schema = _connection_schema(entry.data[CONF_REGION], unit=False)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(schema, shown),
@@ -259,27 +276,27 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_PASSWORD: user_input[CONF_PASSWORD],
             CONF_REGION: user_input[CONF_REGION],
         }
-        if self.show_advanced_options:
-            # Only the advanced form shows the URL, so only it may clear it.
-            data.pop(CONF_SERVER_URL, None)
-            if url := user_input.get(CONF_SERVER_URL, "").strip():
-                data[CONF_SERVER_URL] = url
+        data.pop(CONF_SERVER_URL, None)
+        if url := user_input.get(SECTION_ADVANCED, {}).get(CONF_SERVER_URL, "").strip():
+            data[CONF_SERVER_URL] = url
         return data
 
-    async def _async_check(self, data: Mapping[str, Any], errors: dict[str, str]) -> SignIn | None:
-        """Sign in once; on failure, fill in errors and return None."""
-        url = data.get(CONF_SERVER_URL)
-        if url is not None and not is_valid_server_url(url):
-            errors[CONF_SERVER_URL] = "invalid_url"
-            return None
+    async def _async_check(self, data: dict[str, Any], errors: dict[str, str]) -> SignIn | None:
+        """Sign in once; on failure, fill in errors and return None.
+
+        A usable server URL is stored as Share's full service URL.
+        """
+        custom = CONF_SERVER_URL in data
+        if custom:
+            if error := server_url_error(data[CONF_SERVER_URL]):
+                errors["base"] = error
+                return None
+            data[CONF_SERVER_URL] = service_url(data[CONF_SERVER_URL])
         try:
             return await async_sign_in(self.hass, data)
-        except ShareAuthenticationError:
-            errors["base"] = "invalid_auth"
-        except ShareAccountLockedError:
-            errors["base"] = "account_locked"
-        except ShareError:
-            errors["base"] = "cannot_connect"
+        except ShareError as err:
+            LOGGER.debug("Signing in to Dexcom Share failed: %s", err)
+            errors["base"] = _sign_in_error(err, custom=custom)
         except Exception:  # noqa: BLE001 - the flow must show an error, not crash
             LOGGER.exception("Unexpected error signing in to Dexcom Share")
             errors["base"] = "unknown"
@@ -289,6 +306,17 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
     def _async_create_entry(self) -> ConfigFlowResult:
         """Add the account, named after its username."""
         return self.async_create_entry(title=self._data[CONF_USERNAME], data=self._data)
+
+
+def _sign_in_error(err: ShareError, *, custom: bool) -> str:
+    """Return the form error of a failed sign-in."""
+    if isinstance(err, ShareAuthenticationError):
+        return "invalid_auth"
+    if isinstance(err, ShareAccountLockedError):
+        return "account_locked"
+    if custom and isinstance(err, ShareUnrecognizedServerError | ShareInvalidResponseError):
+        return "not_share_server"
+    return "cannot_connect"
 
 
 class CgmOptionsFlow(OptionsFlowWithReload):

@@ -28,8 +28,10 @@ from custom_components.cgm_handler.share import (
     ShareInvalidResponseError,
     ShareServerError,
     ShareSessionError,
+    ShareUnrecognizedServerError,
     Trend,
     parse_readings,
+    service_url,
 )
 
 if TYPE_CHECKING:
@@ -360,7 +362,8 @@ async def test_lockout_costs_one_request(
         (answer(["Code"], status=500), ShareServerError),
         (web.Response(text="<html>Bad gateway</html>", status=502), ShareServerError),
         (web.Response(text="", status=503), ShareServerError),
-        (web.Response(text="Not found", status=404), ShareServerError),
+        (web.Response(text="Not found", status=404), ShareUnrecognizedServerError),
+        (web.Response(text="Method not allowed", status=405), ShareUnrecognizedServerError),
         (web.Response(text="not json"), ShareInvalidResponseError),
         (web.Response(text=""), ShareInvalidResponseError),
         (web.Response(text="<html>Maintenance</html>"), ShareInvalidResponseError),
@@ -487,7 +490,7 @@ async def test_timeout(aresponses: ResponsesMockServer, session: aiohttp.ClientS
 
     add(aresponses, AUTH_PATH, slow)
     client = client_for(session, request_timeout=0.05)
-    with pytest.raises(ShareConnectionError, match="Timed out"):
+    with pytest.raises(ShareConnectionError, match=r"Timed out .* after 0\.05 s"):
         await client.login()
     release.set()
 
@@ -499,8 +502,33 @@ async def test_connection_refused(session: aiohttp.ClientSession) -> None:
         port = probe.getsockname()[1]
     base_url = f"http://127.0.0.1:{port}/ShareWebServices/Services/"
     client = client_for(session, base_url=base_url)
-    with pytest.raises(ShareConnectionError, match="Cannot talk"):
+    with pytest.raises(
+        ShareConnectionError, match=r"Cannot talk .*\(ClientConnector\w*Error: .+\)"
+    ):
         await client.login()
+
+
+@pytest.mark.parametrize(
+    ("typed", "url"),
+    [
+        ("https://share2.dexcom.com", "https://share2.dexcom.com/ShareWebServices/Services/"),
+        ("https://share2.dexcom.com/", "https://share2.dexcom.com/ShareWebServices/Services/"),
+        (" http://127.0.0.1:8090 ", "http://127.0.0.1:8090/ShareWebServices/Services/"),
+        ("http://[::1]:8090/", "http://[::1]:8090/ShareWebServices/Services/"),
+        ("https://example.com/share", "https://example.com/share/"),
+        (
+            "https://example.com/ShareWebServices/Services",
+            "https://example.com/ShareWebServices/Services/",
+        ),
+        (
+            "https://example.com/ShareWebServices/Services/",
+            "https://example.com/ShareWebServices/Services/",
+        ),
+    ],
+)
+def test_service_url(typed: str, url: str) -> None:
+    """A bare origin gets Share's service path; a URL with a path keeps it."""
+    assert service_url(typed) == url
 
 
 async def test_broken_http(aresponses: ResponsesMockServer, session: aiohttp.ClientSession) -> None:

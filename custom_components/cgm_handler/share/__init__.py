@@ -1,6 +1,6 @@
 """Asynchronous client of the Dexcom Share service; it does not use Home Assistant."""
 
-from .client import ShareClient, parse_readings
+from .client import ShareClient, parse_readings, service_url
 from .const import (
     APPLICATION_IDS,
     BASE_URLS,
@@ -19,6 +19,7 @@ from .exceptions import (
     ShareInvalidResponseError,
     ShareServerError,
     ShareSessionError,
+    ShareUnrecognizedServerError,
 )
 from .models import GlucoseReading, Trend
 
@@ -40,6 +41,8 @@ __all__ = [
     "ShareInvalidResponseError",
     "ShareServerError",
     "ShareSessionError",
+    "ShareUnrecognizedServerError",
     "Trend",
     "parse_readings",
+    "service_url",
 ]

@@ -24,6 +24,7 @@ from .const import (
     MAX_MINUTES,
     NULL_UUID,
     READINGS_ENDPOINT,
+    SERVICE_PATH,
     SESSION_ERROR_CODES,
     USER_AGENT,
     Region,
@@ -37,6 +38,7 @@ from .exceptions import (
     ShareInvalidResponseError,
     ShareServerError,
     ShareSessionError,
+    ShareUnrecognizedServerError,
 )
 from .models import LEGACY_TRENDS, GlucoseReading, Trend
 
@@ -208,10 +210,10 @@ class ShareClient:
                 raw = await response.read()
         # Errors are raised from None: aiohttp may name the URL with the session id.
         except TimeoutError:
-            msg = "Timed out talking to Dexcom Share"
+            msg = f"Timed out talking to Dexcom Share after {self._request_timeout:g} s"
             raise ShareConnectionError(msg) from None
         except (aiohttp.ClientError, OSError) as err:
-            msg = f"Cannot talk to Dexcom Share ({type(err).__name__})"
+            msg = f"Cannot talk to Dexcom Share ({_describe(err)})"
             raise ShareConnectionError(msg) from None
         if not 200 <= status < 300:  # noqa: PLR2004
             raise _error_from_response(status, raw)
@@ -220,6 +222,27 @@ class ShareClient:
         except ValueError:
             msg = f"Dexcom Share {endpoint} answered with a body that is not JSON"
             raise ShareInvalidResponseError(msg) from None
+
+
+def service_url(url: str) -> str:
+    """Return the Share service URL of a server address, ending with a slash.
+
+    A bare origin (https://share2.dexcom.com) gets Share's service path; a URL
+    with a path is taken as the service URL itself.
+    """
+    url = url.strip()
+    _, separator, rest = url.partition("://")
+    if not separator or "/" not in rest.rstrip("/"):
+        return f"{url.rstrip('/')}{SERVICE_PATH}"
+    return url if url.endswith("/") else f"{url}/"
+
+
+def _describe(err: BaseException) -> str:
+    """Name a connection error and its OS-level cause, never the URL or its query."""
+    cause = err.os_error if isinstance(err, aiohttp.ClientConnectorError) else err
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"{type(err).__name__}: {cause.strerror}"
+    return type(err).__name__
 
 
 def parse_readings(payload: object) -> list[GlucoseReading]:
@@ -317,6 +340,10 @@ def _error_from_response(status: int, raw: bytes) -> ShareError:
     """Map an HTTP error answer to an exception, using the Dexcom Code only."""
     code, message = _fault_fields(raw)
     if code is None:
+        if 400 <= status < 500:  # noqa: PLR2004
+            return ShareUnrecognizedServerError(
+                f"The server answered HTTP {status} with no Dexcom fault"
+            )
         return ShareServerError(f"Dexcom Share answered HTTP {status}")
     error = _ERRORS_BY_CODE.get(code, ShareServerError)
     if code == "SSO_InternalError" and "cannot authenticate" in message.lower():

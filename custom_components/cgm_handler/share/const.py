@@ -12,10 +12,12 @@ class Region(StrEnum):
     JP = "jp"
 
 
+# Where a Share server answers; the endpoints below are relative to it.
+SERVICE_PATH: Final = "/ShareWebServices/Services/"
 BASE_URLS: Final = {
-    Region.US: "https://share2.dexcom.com/ShareWebServices/Services/",
-    Region.OUS: "https://shareous1.dexcom.com/ShareWebServices/Services/",
-    Region.JP: "https://share.dexcom.jp/ShareWebServices/Services/",
+    Region.US: f"https://share2.dexcom.com{SERVICE_PATH}",
+    Region.OUS: f"https://shareous1.dexcom.com{SERVICE_PATH}",
+    Region.JP: f"https://share.dexcom.jp{SERVICE_PATH}",
 }
 APPLICATION_IDS: Final = {
     Region.US: "d89443d2-327c-4a6f-89e5-496bbb0317db",

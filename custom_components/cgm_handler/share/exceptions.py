@@ -25,6 +25,14 @@ class ShareServerError(ShareError):
     """The server answered with an error it did not explain."""
 
 
+class ShareUnrecognizedServerError(ShareServerError):
+    """The server answered with a client error that is not a Dexcom fault.
+
+    Dexcom Share explains its client errors with a Code; a server that answers
+    404 or 405 without one is most likely not a Share server at all.
+    """
+
+
 class ShareSessionError(ShareServerError):
     """The session stayed invalid after logging in again."""
 

@@ -254,8 +254,8 @@ def test_report_lines() -> None:
     report.scan = scan_log(parse_log(LOADER_NOTICE))
     lines = report.lines()
     assert lines[0] == "Home Assistant 2026.2.3, Python 3.13.5"
-    assert "  statistics rows       25" in lines
-    assert "  cgm_handler log lines DEBUG 0, INFO 0, WARNING 1, ERROR 0, CRITICAL 0" in lines
+    assert "  statistics rows       25 hourly (at least 20 wanted)" in lines
+    assert "  cgm_handler records   DEBUG 0, INFO 0, WARNING 1, ERROR 0, CRITICAL 0" in lines
     assert lines[-1] == "PASS"
     report.failures.append("something")
     report.scan = LogScan()

@@ -11,6 +11,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import (
@@ -32,6 +34,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "hass" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.recorder)
+
+
+class SnapshotExtension(HomeAssistantSnapshotExtension):
+    """Home Assistant's snapshot format, in tests/snapshots on every release.
+
+    Home Assistant moves snapshots to `snapshots/` by overriding a method that syrupy 6
+    no longer asks, so the newest release would look in `__snapshots__/` instead.
+    """
+
+    snapshot_dirname = "snapshots"
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Return the snapshot assertion with the same folder on every release."""
+    return snapshot.use_extension(SnapshotExtension)
 
 
 @pytest.fixture(autouse=True)

@@ -71,15 +71,28 @@ def own_view(entity_entry: er.RegistryEntry, state: State | None) -> dict[str, A
     """Return what the integration decides of an entity: its registry fields and its state."""
     view = {field: _plain(getattr(entity_entry, field)) for field in OWN_REGISTRY_FIELDS}
     if state is not None:
-        view["state"] = state.state
+        precision = entity_entry.options.get("sensor", {}).get("suggested_display_precision")
+        view["state"] = _shown(state.state, precision)
         view["attributes"] = _plain(state.attributes)
     return view
 
 
+def _shown(state: str, precision: int | None) -> str:
+    """Return a state as the frontend shows it: numbers at the entity's display precision.
+
+    Home Assistant converts mg/dL to mmol/L with a factor that changed between releases;
+    the value shown is what the integration decides. Tests check exact values themselves.
+    """
+    try:
+        return state if precision is None else f"{float(state):.{precision}f}"
+    except ValueError:
+        return state
+
+
 def _plain(value: Any) -> Any:
-    """Return mappings as plain dicts, whatever read-only type a release uses."""
+    """Return mappings as plain dicts with plain string keys, whatever types a release uses."""
     if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
+        return {str(key): _plain(item) for key, item in value.items()}
     return value
 
 

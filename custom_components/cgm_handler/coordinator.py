@@ -24,7 +24,7 @@ from .const import (
     LOCKOUT_WAIT,
     LOGGER,
 )
-from .scheduler import MAX_WAIT, READING_INTERVAL, TIMER_SLACK, PollScheduler, fetch_window
+from .scheduler import MAX_WAIT, READING_INTERVAL, TIMER_SLACK, Backfill, PollScheduler
 from .share import (
     GlucoseReading,
     ShareAccountLockedError,
@@ -103,6 +103,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         )
         self.client = client
         self.scheduler = PollScheduler()
+        self.backfill = Backfill()
         self._readings: dict[datetime, GlucoseReading] = {}
         self._lockouts = hass.data.setdefault(LOCKOUTS, {})
         self._rejected = hass.data.setdefault(REJECTED, {})
@@ -129,7 +130,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         password = password_digest(self.config_entry.data[CONF_PASSWORD])
         if self._rejected.get(entry_id) == password:
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="invalid_auth")
-        minutes, count = fetch_window(self._readings.keys(), now)
+        minutes, count = self.backfill.window(self._readings.keys(), now)
         try:
             fresh = await self.client.get_readings(minutes, count)
         except ShareAuthenticationError as err:
@@ -148,6 +149,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
                 translation_placeholders={"error": type(err).__name__},
             ) from err
         async_clear_lockout(self.hass, self.config_entry.entry_id)
+        self.backfill.fetched()
         self._merge(fresh, now)
         data = CgmData(tuple(self._readings[key] for key in sorted(self._readings)))
         self.scheduler.polled(now, data.latest.time if data.latest else None)

@@ -29,6 +29,7 @@ async def async_get_config_entry_diagnostics(
             "update_interval": str(coordinator.update_interval),
             "upload_delay": coordinator.scheduler.upload_delay.total_seconds(),
             "readings_in_buffer": len(readings),
+            "holes_in_buffer": coordinator.backfill.holes,
         },
         "recent_readings": [asdict(reading) for reading in readings[-RECENT_READINGS:]],
     }

@@ -16,7 +16,7 @@ from .clock import Now, as_utc, utc_now
 from .endpoints import Endpoints
 from .faults import Fault, FaultKind, Faults
 from .glucose import GlucoseModel
-from .sensor import Reading, SensorTrace, UploadDelay
+from .sensor import Backlog, Reading, SensorTrace, UploadDelay
 from .wire import APPLICATION_IDS, BASE_PATH, Region
 
 DEFAULT_UPLOAD_DELAY = UploadDelay()
@@ -52,6 +52,8 @@ class ShareSimulator:
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
         """Calls per endpoint, whatever their outcome."""
+        self.bytes_sent: Counter[str] = Counter()
+        """Body bytes of the answers, per endpoint."""
         self.held = 0
         """Answers held back by a TIMEOUT fault right now."""
         self.base_url: str | None = None
@@ -78,6 +80,7 @@ class ShareSimulator:
         sensor_days: float = 10.0,
         warmup: timedelta = timedelta(hours=2),
         signal_loss_chance: float = 0.0,
+        backlogs: Sequence[Backlog] = (),
     ) -> Account:
         """Add an account whose readings start `history` before now."""
         zone = ZoneInfo(time_zone)
@@ -91,6 +94,7 @@ class ShareSimulator:
             sensor_days=sensor_days,
             warmup=warmup,
             signal_loss_chance=signal_loss_chance,
+            backlogs=backlogs,
         )
         account_id = str(uuid.uuid5(ID_NAMESPACE, key))
         account = Account(username, password, account_id, trace, zone, email, phone, legacy)

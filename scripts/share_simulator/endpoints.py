@@ -103,8 +103,10 @@ class Endpoints:
         text = json.dumps(result, separators=(",", ":"))
         if kind is FaultKind.MALFORMED:
             text = text[: max(1, len(text) // 2)]
+        body = text.encode()
+        simulator.bytes_sent[endpoint] += len(body)
         # Bytes, so the content type has no charset, as Dexcom sends it.
-        return web.Response(status=status, body=text.encode(), content_type="application/json")
+        return web.Response(status=status, body=body, content_type="application/json")
 
     def check_application(self, body: dict[str, Any]) -> None:
         """Accept only the region's application id."""

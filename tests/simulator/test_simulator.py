@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from datetime import UTC, datetime, timedelta
 import itertools
@@ -21,6 +22,7 @@ import pytest
 from custom_components.cgm_handler.share import ShareClient, ShareSessionError, Trend
 from scripts.share_simulator import (
     TREND_NAMES,
+    Backlog,
     FaultKind,
     ManualClock,
     ScaledClock,
@@ -28,6 +30,7 @@ from scripts.share_simulator import (
     UploadDelay,
     trend_for_rate,
 )
+from scripts.share_simulator.__main__ import offline_spec, parse_args
 from scripts.share_simulator.wire import (
     APPLICATION_IDS,
     AUTHENTICATE_ENDPOINT,
@@ -380,6 +383,44 @@ async def test_gaps_have_no_readings(
         assert [stamp for stamp in times if begin - 300_000 <= stamp < begin]
     truth = simulator.published_readings(account)
     assert [ms(reading.time) for reading in truth] == times
+
+
+@pytest.mark.parametrize("keeps", [None, timedelta(hours=3)])
+async def test_backlog_reaches_share_after_newer_readings(
+    clock: ManualClock, keeps: timedelta | None
+) -> None:
+    """A phone back online: its backlog arrives together, after the first new readings."""
+    start, end = START - timedelta(hours=8), START - timedelta(hours=3)
+    upload_at = end + timedelta(minutes=12)
+    simulator = ShareSimulator(now=clock.now, seed=3)
+    account = simulator.add_account(
+        USERNAME, PASSWORD, backlogs=[Backlog(start, end, upload_at, keeps)]
+    )
+    held = [r for r in simulator.published_readings(account) if start <= r.time < end]
+    before = simulator.published_readings(account, until=upload_at - timedelta(seconds=1))
+
+    assert {reading.published_at for reading in held} == {upload_at}
+    assert not [reading for reading in before if start <= reading.time < end]
+    assert [reading for reading in before if end <= reading.time < upload_at]
+    kept = end - start if keeps is None else keeps
+    assert len(held) == kept // timedelta(minutes=5)
+    assert min(reading.time for reading in held) >= end - kept
+
+
+async def test_answer_bytes_are_counted(simulator: ShareSimulator, share: ShareHttp) -> None:
+    session_id = await share.session()
+    _, readings = await share.readings(session_id)
+    size = len(json.dumps(readings, separators=(",", ":")).encode())
+    assert simulator.bytes_sent[READINGS_ENDPOINT] == size
+
+
+def test_phone_offline_option() -> None:
+    args = parse_args(["--phone-offline=-300:-60", "--phone-offline", "10:20:45"])
+    minutes = [tuple(int(t / timedelta(minutes=1)) for t in spec) for spec in args.phone_offline]
+    assert minutes == [(-300, -60, -48), (10, 20, 45)]
+    for bad in ("20:10", "10:20:15", "x:10"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            offline_spec(bad)
 
 
 async def test_signal_loss_is_seeded(clock: ManualClock) -> None:

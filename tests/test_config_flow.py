@@ -41,6 +41,7 @@ from custom_components.cgm_handler.share import (
     ShareConnectionError,
     ShareError,
     ShareInvalidResponseError,
+    ShareNullSessionError,
     ShareServerError,
     ShareUnrecognizedServerError,
     Trend,
@@ -73,6 +74,7 @@ ENTRY_DATA = {
 
 ERRORS = [
     (ShareAuthenticationError("rejected"), "invalid_auth"),
+    (ShareNullSessionError("null session id"), "invalid_auth"),
     (ShareAccountLockedError("locked"), "account_locked"),
     (ShareConnectionError("timeout"), "cannot_connect"),
     (ShareServerError("HTTP 500"), "cannot_connect"),

@@ -24,6 +24,7 @@ from .const import (
     LOCKOUT_WAIT,
     LOGGER,
 )
+from .no_readings import NoReadingsWatch
 from .scheduler import MAX_WAIT, READING_INTERVAL, TIMER_SLACK, PollScheduler, fetch_window
 from .share import (
     GlucoseReading,
@@ -115,6 +116,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         self._rejected = hass.data.setdefault(REJECTED, {})
         self._null_retries = hass.data.setdefault(NULL_SESSION_RETRIES, {})
         self._unsub_stale: CALLBACK_TYPE | None = None
+        self.no_readings = NoReadingsWatch(hass, entry, dt_util.utcnow())
 
     @property
     def stale_after(self) -> timedelta:
@@ -165,6 +167,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         self.scheduler.polled(now, data.latest.time if data.latest else None)
         self._plan(self.scheduler.next_poll(now))
         self._watch_stale(data.latest)
+        self.no_readings.async_polled(now, data.latest.time if data.latest else None)
         return data
 
     def _merge(self, fresh: list[GlucoseReading], now: datetime) -> None:

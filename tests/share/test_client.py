@@ -26,6 +26,7 @@ from custom_components.cgm_handler.share import (
     ShareError,
     ShareInvalidArgumentError,
     ShareInvalidResponseError,
+    ShareNullSessionError,
     ShareServerError,
     ShareSessionError,
     ShareUnrecognizedServerError,
@@ -282,6 +283,23 @@ async def test_session_error_then_bad_password(
     await assert_requests(aresponses, [*RELOGIN, *READ, *READ, *RELOGIN])
 
 
+async def test_null_session_is_never_used(
+    aresponses: ResponsesMockServer, session: aiohttp.ClientSession
+) -> None:
+    """A null session id raises at once, even on a re-login; the next call logs in again."""
+    add_login(aresponses, authenticate=False)
+    add(aresponses, READ_PATH, fault("SessionNotValid"))
+    add(aresponses, LOGIN_PATH, answer(NULL_UUID))
+    add(aresponses, LOGIN_PATH, answer(SESSION_ID_2))
+    add(aresponses, READ_PATH, answer([ENTRY]))
+    client = client_for(session, account_id=ACCOUNT_ID)
+    with pytest.raises(ShareNullSessionError, match="null session id"):
+        await client.get_readings()
+    assert await client.get_readings() == [READING]
+    retry: list[Call] = [(READ_PATH, read_query(SESSION_ID_2), {})]
+    await assert_requests(aresponses, [*RELOGIN, *READ, *RELOGIN, *RELOGIN, *retry])
+
+
 async def test_invalid_readings_drop_session(
     aresponses: ResponsesMockServer, session: aiohttp.ClientSession
 ) -> None:
@@ -398,7 +416,7 @@ async def test_authenticate_errors(
     [
         (fault("InvalidArgument", "UUID"), ShareInvalidArgumentError),
         (fault("SessionNotValid"), ShareSessionError),
-        (answer(NULL_UUID), ShareInvalidResponseError),
+        (answer(NULL_UUID), ShareNullSessionError),
         (answer("12345"), ShareInvalidResponseError),
         (answer({"sessionId": SESSION_ID}), ShareInvalidResponseError),
         (web.Response(text="<html></html>", status=500), ShareServerError),

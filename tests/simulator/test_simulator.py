@@ -35,6 +35,7 @@ from scripts.share_simulator.wire import (
     APPLICATION_IDS,
     AUTHENTICATE_ENDPOINT,
     LOGIN_ENDPOINT,
+    NULL_UUID,
     READINGS_ENDPOINT,
     Region,
 )
@@ -259,6 +260,28 @@ async def test_sessions_survive_a_lockout(share: ShareHttp) -> None:
     for _ in range(LOCKOUT_THRESHOLD + 1):
         await share.authenticate(USERNAME, "wrong")
     assert (await share.readings(session_id))[0] == 200
+
+
+async def test_null_session_is_a_failed_login(simulator: ShareSimulator, share: ShareHttp) -> None:
+    account = simulator.account(USERNAME)
+    simulator.inject(FaultKind.NULL_SESSION, count=LOCKOUT_THRESHOLD)
+    # Only logins by id get it: the account id is looked up as usual.
+    status, account_id = await share.authenticate(USERNAME)
+    assert (status, account_id) == (200, account.account_id)
+    for _ in range(LOCKOUT_THRESHOLD):
+        assert await share.login(account_id) == (200, NULL_UUID)
+    assert (account.logins, account.failed_logins) == (LOCKOUT_THRESHOLD + 1, LOCKOUT_THRESHOLD)
+    assert simulator.requests[LOGIN_ENDPOINT] == LOCKOUT_THRESHOLD
+    # They count toward the lockout like wrong passwords.
+    assert_fault(*await share.login(account_id), "SSO_AuthenticateMaxAttemptsExceeded")
+
+
+async def test_null_session_checks_the_request(simulator: ShareSimulator, share: ShareHttp) -> None:
+    simulator.inject(FaultKind.NULL_SESSION, count=None)
+    assert_fault(*await share.login(str(uuid.uuid4())), "AccountPasswordInvalid")
+    status, body = await share.call(LOGIN_ENDPOINT, {"accountId": USERNAME})
+    assert_fault(status, body, "InvalidArgument")
+    assert simulator.account(USERNAME).logins == 0
 
 
 # Readings
@@ -670,6 +693,20 @@ async def test_empty_outage(
     simulator.outage(START, START + timedelta(hours=1), FaultKind.EMPTY)
     assert await share.readings(session_id) == (200, [])
     assert (await share.authenticate(USERNAME))[0] == 200
+
+
+async def test_sharing_off_answers_no_readings(simulator: ShareSimulator, share: ShareHttp) -> None:
+    account = simulator.account(USERNAME)
+    session_id = await share.session()
+    status, honest = await share.readings(session_id)
+    assert status == 200
+    assert len(honest) > 250
+    account.sharing = False
+    # Not even the readings taken before it was turned off; logins still work.
+    assert await share.readings(session_id) == (200, [])
+    assert await share.readings(await share.session(), minutes=10) == (200, [])
+    account.sharing = True
+    assert await share.readings(session_id) == (200, honest)
 
 
 # Ground truth and counters

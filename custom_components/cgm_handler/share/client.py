@@ -36,6 +36,7 @@ from .exceptions import (
     ShareError,
     ShareInvalidArgumentError,
     ShareInvalidResponseError,
+    ShareNullSessionError,
     ShareServerError,
     ShareSessionError,
     ShareUnrecognizedServerError,
@@ -135,9 +136,9 @@ class ShareClient:
         )
         session_id = _parse_uuid(answer, "session id")
         if session_id == NULL_UUID:
-            # The account id is known to be good, so this is a server fault.
-            msg = "Dexcom Share returned an empty session id"
-            raise ShareInvalidResponseError(msg)
+            # Share answered wrong passwords with it (pydexcom issues #2 and #18).
+            msg = "Dexcom Share answered the login with the null session id"
+            raise ShareNullSessionError(msg)
         self._session_id = session_id
         _LOGGER.debug("Opened a Dexcom Share session")
         return account_id, session_id

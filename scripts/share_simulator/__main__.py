@@ -97,6 +97,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="FROM:TO[:KIND]",
         help="a Share outage from FROM to TO simulated minutes after start (default html_error)",
     )
+    parser.add_argument(
+        "--excursion",
+        action="append",
+        default=[],
+        type=excursion_spec,
+        metavar="FROM:TO:LEVEL",
+        help="hold glucose at LEVEL mg/dL from FROM to TO simulated minutes after start "
+        "(below 40 reads LOW, above 400 HIGH; --excursion=-30:60:25 started before)",
+    )
     return parser.parse_args(argv)
 
 
@@ -116,6 +125,15 @@ def outage_spec(text: str) -> tuple[timedelta, timedelta, FaultKind]:
     try:
         minutes = timedelta(minutes=float(begin)), timedelta(minutes=float(end))
         return *minutes, FaultKind(kind or FaultKind.HTML_ERROR)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def excursion_spec(text: str) -> tuple[timedelta, timedelta, float]:
+    """Parse FROM:TO:LEVEL of --excursion, in minutes and mg/dL."""
+    try:
+        begin, end, level = text.split(":")
+        return timedelta(minutes=float(begin)), timedelta(minutes=float(end)), float(level)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -146,6 +164,7 @@ async def serve(args: argparse.Namespace) -> None:
         history=timedelta(days=2),
         sensor_start=now - timedelta(days=2),  # last warm-up is just out of the 24 h view
         signal_loss_chance=0.3,
+        excursions=[(now + begin, now + end, level) for begin, end, level in args.excursion],
     )
     for kind, count in args.fault:
         simulator.inject(kind, count=count)

@@ -1,4 +1,4 @@
-"""Glucose, trend, change and reading time sensors, and the glycemic metrics."""
+"""Glucose, sensor range, trend, change and reading time sensors, and the glycemic metrics."""
 
 from __future__ import annotations
 

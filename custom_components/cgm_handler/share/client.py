@@ -40,13 +40,7 @@ from .exceptions import (
     ShareSessionError,
     ShareUnrecognizedServerError,
 )
-from .models import (
-    LEGACY_TRENDS,
-    OUT_OF_RANGE_HIGH,
-    OUT_OF_RANGE_LOW,
-    GlucoseReading,
-    Trend,
-)
+from .models import LEGACY_TRENDS, OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, GlucoseReading, Trend
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -106,6 +106,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the phone is offline from FROM to TO simulated minutes after start; its backlog"
         " reaches Share at UPLOAD (default TO + 12), after the newer readings",
     )
+    parser.add_argument(
+        "--excursion",
+        action="append",
+        default=[],
+        type=excursion_spec,
+        metavar="FROM:TO:LEVEL",
+        help="hold glucose at LEVEL mg/dL from FROM to TO simulated minutes after start "
+        "(below 40 reads LOW, above 400 HIGH; --excursion=-30:60:25 started before)",
+    )
     return parser.parse_args(argv)
 
 
@@ -144,6 +153,15 @@ def offline_spec(text: str) -> tuple[timedelta, timedelta, timedelta]:
     return start, stop, at
 
 
+def excursion_spec(text: str) -> tuple[timedelta, timedelta, float]:
+    """Parse FROM:TO:LEVEL of --excursion, in minutes and mg/dL."""
+    try:
+        begin, end, level = text.split(":")
+        return timedelta(minutes=float(begin)), timedelta(minutes=float(end)), float(level)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 async def serve(args: argparse.Namespace) -> None:
     """Serve until interrupted."""
     clock = ScaledClock(args.speed) if args.speed != 1 else None
@@ -173,6 +191,7 @@ async def serve(args: argparse.Namespace) -> None:
         backlogs=[
             Backlog(now + begin, now + end, now + at) for begin, end, at in args.phone_offline
         ],
+        excursions=[(now + begin, now + end, level) for begin, end, level in args.excursion],
     )
     for kind, count in args.fault:
         simulator.inject(kind, count=count)

@@ -18,6 +18,7 @@ from custom_components.cgm_handler.share import (
     APPLICATION_IDS,
     BASE_URLS,
     GlucoseReading,
+    OutOfRange,
     Region,
     ShareAccountLockedError,
     ShareAuthenticationError,
@@ -744,8 +745,30 @@ def test_parse_value_forms() -> None:
     """A float Value is rounded; a missing Value skips the entry."""
     raw = entry()
     del raw["Value"]
-    readings = parse_readings([raw, entry(MS + 1, 120.4), entry(MS + 2, 39)])
-    assert [reading.value for reading in readings] == [120, 39]
+    readings = parse_readings([raw, entry(MS + 1, 120.4), entry(MS + 2, 40)])
+    assert [reading.value for reading in readings] == [120, 40]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown", "flag"),
+    [
+        (0.4, 39, OutOfRange.LOW),
+        (12, 39, OutOfRange.LOW),
+        (39, 39, OutOfRange.LOW),
+        (39.4, 39, OutOfRange.LOW),
+        (39.5, 40, None),
+        (40, 40, None),
+        (400, 400, None),
+        (400.5, 400, None),
+        (401, 401, OutOfRange.HIGH),
+        (450, 401, OutOfRange.HIGH),
+    ],
+)
+def test_parse_low_and_high(value: float, shown: int, flag: OutOfRange | None) -> None:
+    """Dexcom's 39 is LOW and 401 is HIGH; a value beyond them is taken as the flag."""
+    (reading,) = parse_readings([entry(value=value)])
+    assert reading.value == shown
+    assert reading.out_of_range is flag
 
 
 @pytest.mark.parametrize(

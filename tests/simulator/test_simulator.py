@@ -19,7 +19,14 @@ import uuid
 import aiohttp
 import pytest
 
-from custom_components.cgm_handler.share import ShareClient, ShareSessionError, Trend
+from custom_components.cgm_handler.share import (
+    OUT_OF_RANGE_HIGH,
+    OUT_OF_RANGE_LOW,
+    OutOfRange,
+    ShareClient,
+    ShareSessionError,
+    Trend,
+)
 from scripts.share_simulator import (
     TREND_NAMES,
     Backlog,
@@ -543,14 +550,46 @@ async def test_glucose_is_plausible(clock: ManualClock) -> None:
         account = simulator.add_account(USERNAME, PASSWORD, history=timedelta(days=7))
         readings = simulator.published_readings(account)
         values = [reading.value for reading in readings]
-        assert min(values) >= 40
-        assert max(values) <= 400
+        assert min(values) >= OUT_OF_RANGE_LOW
+        assert values.count(OUT_OF_RANGE_LOW) < len(values) / 100  # LOW is rare
+        assert max(values) < OUT_OF_RANGE_HIGH  # and HIGH takes an excursion
         assert max(values) > 180  # meals
         lows += min(values) < 70
         steps = [abs(b - a) for a, b in itertools.pairwise(values)]
         assert max(steps) <= 30  # smooth
         assert sum(steps) / len(steps) < 5
     assert lows >= 2
+
+
+async def test_excursions_beyond_the_sensor_range(
+    clock: ManualClock, serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    """Excursions send Dexcom's 39 (LOW) and 401 (HIGH); far from them nothing changes."""
+    low = (START - timedelta(hours=12), START - timedelta(hours=11), 25.0)
+    high = (START - timedelta(hours=5), START - timedelta(hours=3), 450.0)
+    usual = ShareSimulator(now=clock.now, seed=5)
+    usual.add_account(USERNAME, PASSWORD)
+    simulator = ShareSimulator(now=clock.now, seed=5)
+    simulator.add_account(USERNAME, PASSWORD, excursions=[low, high])
+    share = ShareHttp(http, await serve(simulator))
+    _, entries = await share.readings(await share.session())
+    sent = {wt(entry): entry["Value"] for entry in entries}
+    readings = await ShareClient(http, USERNAME, PASSWORD, base_url=share.base_url).get_readings()
+    before = {reading.time: reading.value for reading in usual.published_readings(USERNAME)}
+    ramp = timedelta(minutes=90)
+    for reading in readings:
+        assert sent[ms(reading.time)] == reading.value
+        for (begin, end, _), flag, value in (
+            (low, OutOfRange.LOW, OUT_OF_RANGE_LOW),
+            (high, OutOfRange.HIGH, OUT_OF_RANGE_HIGH),
+        ):
+            if begin <= reading.time <= end:
+                assert (reading.value, reading.out_of_range) == (value, flag)
+        if all(not begin - ramp < reading.time < end + ramp for begin, end, _ in (low, high)):
+            assert reading.value == before[reading.time]
+            assert reading.out_of_range is None
+    values = [reading.value for reading in readings]
+    assert max(abs(b - a) for a, b in itertools.pairwise(values)) <= 30  # reached smoothly
 
 
 async def test_same_seed_same_readings(clock: ManualClock) -> None:
@@ -848,6 +887,7 @@ def test_import_leaves_home_assistant_out() -> None:
 
 def test_command_line_serves_the_demo_account() -> None:
     command = [sys.executable, "-m", "scripts.share_simulator", "--port", "0", "--speed", "60"]
+    command.append("--excursion=-240:-60:450")  # HIGH from 4 hours ago to 1 hour ago
     root = Path(__file__).parents[2]
     with subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         command, cwd=root, stdout=subprocess.PIPE, text=True
@@ -880,6 +920,7 @@ def test_command_line_serves_the_demo_account() -> None:
                 f"{READINGS_ENDPOINT}?sessionId={session_id}&minutes=1440&maxCount=288", {}
             )
             assert len(readings) >= 260  # 24 h of history, less at most an hour of loss
+            assert OUT_OF_RANGE_HIGH in {reading["Value"] for reading in readings}
         finally:
             process.terminate()
             process.wait(timeout=10)

@@ -22,7 +22,7 @@ from .exceptions import (
     ShareSessionError,
     ShareUnrecognizedServerError,
 )
-from .models import GlucoseReading, Trend
+from .models import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, GlucoseReading, OutOfRange, Trend
 
 __all__ = [
     "APPLICATION_IDS",
@@ -30,8 +30,11 @@ __all__ = [
     "MAX_COUNT",
     "MAX_MINUTES",
     "MMOL_PER_MGDL",
+    "OUT_OF_RANGE_HIGH",
+    "OUT_OF_RANGE_LOW",
     "READING_INTERVAL_MINUTES",
     "GlucoseReading",
+    "OutOfRange",
     "Region",
     "ShareAccountLockedError",
     "ShareAuthenticationError",

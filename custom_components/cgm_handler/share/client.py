@@ -41,7 +41,7 @@ from .exceptions import (
     ShareSessionError,
     ShareUnrecognizedServerError,
 )
-from .models import LEGACY_TRENDS, GlucoseReading, Trend
+from .models import LEGACY_TRENDS, OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, GlucoseReading, Trend
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -280,12 +280,15 @@ def _parse_entry(entry: Mapping[str, Any]) -> GlucoseReading | None:
 
 
 def _parse_value(raw: object) -> int | None:
-    """Return a positive glucose value in mg/dL, or None."""
+    """Return a positive glucose value in mg/dL, or None.
+
+    A value beyond Dexcom's LOW (39) or HIGH (401) is taken as that flag.
+    """
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return None
     if not math.isfinite(raw) or raw <= 0:
         return None
-    return round(raw)
+    return min(max(round(raw), OUT_OF_RANGE_LOW), OUT_OF_RANGE_HIGH)
 
 
 def _parse_date(raw: object) -> tuple[datetime, timezone] | None:

@@ -1,4 +1,10 @@
-"""Freshness and request counts of the poll schedulers over one simulated day."""
+"""Freshness and request counts of the poll schedulers over one simulated day.
+
+A second table shows what backfilling holes costs: requests, bytes and reads that reach
+back past the newest reading, on a normal day, a day with the phone offline for 5 hours
+(its backlog reaching Share 12 minutes after the first new reading), and a day with a
+new sensor's 2-hour warm-up, a hole that never fills.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +19,16 @@ import aiohttp
 from custom_components.cgm_handler.scheduler import (
     DEFAULT_QUANTILE,
     TIMER_SLACK,
+    Backfill,
     PollScheduler,
-    fetch_window,
+    window_since,
 )
 from custom_components.cgm_handler.share import ShareClient
 from custom_components.cgm_handler.share.const import LOGIN_ENDPOINT, READINGS_ENDPOINT
-from scripts.share_simulator import ManualClock, ShareSimulator
+from scripts.share_simulator import Backlog, ManualClock, ShareSimulator
 
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 FIXED_INTERVAL = timedelta(seconds=180)
 PASSWORD = "bench-password"  # noqa: S105 (the simulator's account)
@@ -35,18 +44,21 @@ class Result:
     requests: int
     logins: int
     missed: int
+    kilobytes: float = 0.0
+    wide_reads: int = 0
 
 
 class Run:
     """One strategy polling a fresh simulator over one simulated day."""
 
-    def __init__(self, seed: str, start: datetime) -> None:
+    def __init__(self, seed: str, start: datetime, **account: object) -> None:
         """Prepare a simulator with a day of history before start."""
         self.clock = ManualClock(start)
         self.start = start
         self.sim = ShareSimulator(seed=seed, now=self.clock.now)
-        self.sim.add_account("bench", PASSWORD, history=DAY)
+        self.sim.add_account("bench", PASSWORD, history=DAY, **account)
         self.seen: dict[datetime, datetime] = {}
+        self.wide_reads = 0
 
     async def poll(self, client: ShareClient, at: datetime, minutes: int, count: int) -> None:
         """Fetch at a simulated moment and note when each reading was first seen."""
@@ -70,24 +82,33 @@ class Run:
         ]
         logins = self.sim.requests[LOGIN_ENDPOINT]
         requests = self.sim.requests[READINGS_ENDPOINT]
-        return Result(name, lags, requests, logins, len(published) - len(lags))
+        kilobytes = self.sim.bytes_sent[READINGS_ENDPOINT] / 1000
+        missed = len(published) - len(lags)
+        return Result(name, lags, requests, logins, missed, kilobytes, self.wide_reads)
 
 
-async def run_ours(seed: str, start: datetime, quantile: float) -> Result:
-    """Poll when the next reading is due, as the coordinator does."""
-    run = Run(seed, start)
+async def run_ours(
+    seed: str, start: datetime, quantile: float, name: str = "", **account: object
+) -> Result:
+    """Poll when the next reading is due and backfill holes, as the coordinator does."""
+    run = Run(seed, start, **account)
     scheduler = PollScheduler(quantile=quantile)
+    backfill = Backfill()
     url = await run.sim.start()
     async with aiohttp.ClientSession() as session:
         client = ShareClient(session, "bench", PASSWORD, base_url=url)
         at = start
         while at < start + DAY:
-            await run.poll(client, at, *fetch_window(run.seen, at))
+            window = backfill.window(run.seen, at)
+            if run.seen and window > window_since(max(run.seen), at):
+                run.wide_reads += 1
+            await run.poll(client, at, *window)
+            backfill.fetched()
             scheduler.polled(at, max(run.seen, default=None))
             at = scheduler.next_poll(at) + TIMER_SLACK
     await run.sim.stop()
     default = " default" if quantile == DEFAULT_QUANTILE else ""
-    return run.result(f"ours (quantile {quantile:.2f}{default})")
+    return run.result(name or f"ours (quantile {quantile:.2f}{default})")
 
 
 async def run_fixed(seed: str, start: datetime) -> Result:
@@ -123,6 +144,27 @@ def report(results: list[Result]) -> None:
         )
 
 
+def report_backfill(results: list[Result]) -> None:
+    """Print what each kind of day costs."""
+    print(f"{'day':30} {'requests':>8} {'kB':>7} {'wide reads':>10} {'missed':>6}")
+    for r in results:
+        print(f"{r.name:30} {r.requests:8d} {r.kilobytes:7.1f} {r.wide_reads:10d} {r.missed:6d}")
+
+
+async def backfill_days(seed: str, start: datetime) -> list[Result]:
+    """Run the default scheduler on a normal day, a phone-offline day and a warm-up day."""
+    back = start + 11 * HOUR
+    offline = Backlog(start + 6 * HOUR, back, back + 12 * MINUTE)
+    days: list[tuple[str, dict[str, object]]] = [
+        ("normal day", {}),
+        ("phone offline 5 h", {"backlogs": [offline]}),
+        ("sensor warm-up 2 h", {"sensor_start": start + 6 * HOUR}),
+    ]
+    return [
+        await run_ours(seed, start, DEFAULT_QUANTILE, name, **account) for name, account in days
+    ]
+
+
 async def main() -> None:
     """Run every strategy on the same simulated day."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -137,6 +179,8 @@ async def main() -> None:
     results.append(await run_fixed(args.seed, start))
     print(f"One simulated day from {start:%Y-%m-%d %H:%M} UTC, seed {args.seed!r}")
     report(results)
+    print()
+    report_backfill(await backfill_days(args.seed, start))
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ FORM_FIELDS: Final = ("username", "password", "region", "unit")
 SECTION: Final = "advanced"
 SECTION_FIELD: Final = "server_url"
 MIN_STATISTICS_ROWS: Final = 20
-GLUCOSE_RANGE: Final = (40.0, 400.0)  # what Dexcom sensors read, mg/dL
+# What Share reports, mg/dL: sensors read 40-400, and Share sends 39 (LOW) and 401 (HIGH).
+GLUCOSE_RANGE: Final = (39.0, 401.0)
 RECENT_READINGS: Final = 3  # the sensor shows one of the newest published readings
 
 DEFAULT_TIMEOUT: Final = 360.0

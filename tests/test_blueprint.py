@@ -48,9 +48,13 @@ def notifications(hass: HomeAssistant) -> list[ServiceCall]:
     return async_mock_service(hass, "notify", "phone")
 
 
-def set_glucose(hass: HomeAssistant, value: float | str) -> None:
-    """Set the glucose sensor, in mg/dL."""
-    hass.states.async_set(GLUCOSE, str(value), {ATTR_UNIT_OF_MEASUREMENT: "mg/dL"})
+def set_glucose(
+    hass: HomeAssistant, value: float | str, flag: str | None = None, unit: str = "mg/dL"
+) -> None:
+    """Set the glucose sensor, with its out_of_range flag as CGM Handler sets it."""
+    hass.states.async_set(
+        GLUCOSE, str(value), {ATTR_UNIT_OF_MEASUREMENT: unit, "out_of_range": flag}
+    )
 
 
 async def settle() -> None:
@@ -270,3 +274,38 @@ async def test_default_action_is_a_persistent_notification(
     assert [call.data for call in created] == [
         {"title": "Urgent high glucose", "message": "Glucose is 255 mg/dL."}
     ]
+
+
+async def test_low_and_high_as_in_the_dexcom_app(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """Beyond the sensor's range the messages say LOW or HIGH, not 2.2 or 401."""
+    await setup_blueprint(hass, tmp_path)
+
+    set_glucose(hass, 2.2, "low", "mmol/L")
+    hass.states.async_set(URGENT_LOW, STATE_ON)
+    hass.states.async_set(LOW, STATE_ON)
+    await settle()
+    assert sent(notifications) == [("Urgent low glucose", "Glucose is LOW.")]
+    await pass_minutes(hass, freezer, 15)
+    assert sent(notifications) == [
+        ("Urgent low glucose", "Still urgent low after 15 minutes: glucose is LOW.")
+    ]
+    set_glucose(hass, 3.3, unit="mmol/L")
+    await set_state(hass, URGENT_LOW, STATE_OFF)
+    assert sent(notifications) == [
+        ("Urgent low glucose is over", "Glucose is 3.3 mmol/L, still low.")
+    ]
+    await set_state(hass, LOW, STATE_OFF)
+    notifications.clear()
+
+    set_glucose(hass, 401, "high")
+    await set_state(hass, URGENT_HIGH, STATE_ON)
+    assert sent(notifications) == [("Urgent high glucose", "Glucose is HIGH.")]
+    await set_state(hass, STALE, STATE_ON)
+    notifications.clear()
+    await set_state(hass, STALE, STATE_OFF)
+    assert sent(notifications) == [("CGM readings are back", "Glucose is HIGH.")]

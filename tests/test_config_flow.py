@@ -13,9 +13,11 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.translation import async_get_translations
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
+from yarl import URL
 
 from custom_components.cgm_handler.config_flow import (
     SECTION_ADVANCED,
@@ -34,6 +36,7 @@ from custom_components.cgm_handler.const import (
     DOMAIN,
 )
 from custom_components.cgm_handler.share import (
+    BASE_URLS,
     GlucoseReading,
     Region,
     ShareAccountLockedError,
@@ -41,6 +44,7 @@ from custom_components.cgm_handler.share import (
     ShareConnectionError,
     ShareError,
     ShareInvalidResponseError,
+    ShareNullSessionError,
     ShareServerError,
     ShareUnrecognizedServerError,
     Trend,
@@ -73,6 +77,7 @@ ENTRY_DATA = {
 
 ERRORS = [
     (ShareAuthenticationError("rejected"), "invalid_auth"),
+    (ShareNullSessionError("null session id"), "invalid_auth"),
     (ShareAccountLockedError("locked"), "account_locked"),
     (ShareConnectionError("timeout"), "cannot_connect"),
     (ShareServerError("HTTP 500"), "cannot_connect"),
@@ -166,6 +171,18 @@ def _defaults(result: ConfigFlowResult) -> dict[str, Any]:
 def _fields(result: ConfigFlowResult) -> list[str]:
     assert result["data_schema"] is not None
     return [str(key) for key in result["data_schema"].schema]
+
+
+@pytest.mark.parametrize("step", ["user", "reconfigure"])
+async def test_region_help_names_each_server(hass: HomeAssistant, step: str) -> None:
+    """The region's help names every choice with the Share server it uses."""
+    config = await async_get_translations(hass, "en", "config", {DOMAIN})
+    selector = await async_get_translations(hass, "en", "selector", {DOMAIN})
+    help_text = config[f"component.{DOMAIN}.config.step.{step}.data_description.{CONF_REGION}"]
+    for region in Region:
+        label = selector[f"component.{DOMAIN}.selector.{CONF_REGION}.options.{region}"]
+        host = URL(BASE_URLS[region]).host
+        assert f"{label}: {host}" in help_text
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import pytest
 from custom_components.cgm_handler.const import DOMAIN, HISTORY, LOCKOUT_WAIT
 from custom_components.cgm_handler.coordinator import CgmCoordinator
 from custom_components.cgm_handler.scheduler import (
-    LATE_HORIZON,
+    GAP,
     MAX_WAIT,
     MIN_WAIT,
     READING_INTERVAL,
@@ -68,13 +68,11 @@ def as_pairs(readings: list[Reading] | tuple[GlucoseReading, ...]) -> list[tuple
     return [(reading.time, reading.value) for reading in readings]
 
 
-def recent_hole_start(known: list[datetime], now: datetime) -> datetime | None:
-    """Return the known reading before the oldest missing one of the last hours."""
-    recent = sorted(t for t in known if t >= now - LATE_HORIZON)
-    for before, after in itertools.pairwise(recent):
-        if after - before > READING_INTERVAL + READING_INTERVAL / 2:
-            return before
-    return None
+def window_starts(known: list[datetime]) -> list[datetime]:
+    """Return where a read may start: the newest reading, or the reading before a hole."""
+    times = sorted(known)
+    holes = [before for before, after in itertools.pairwise(times) if after - before > GAP]
+    return [*holes, times[-1]]
 
 
 async def test_first_refresh_fetches_the_last_day(
@@ -110,10 +108,9 @@ async def test_polls_follow_the_readings(
         # Never before the next reading can exist, never closer than 15 s to the last poll.
         assert poll.time >= newest + READING_INTERVAL
         assert poll.time - previous.time >= MIN_WAIT
-        # The window reaches back to the newest reading, or to a recent hole.
-        since = recent_hole_start(known, poll.time) or newest
-        span = (poll.time - since).total_seconds()
-        assert (poll.minutes - 2) * 60 < span <= poll.minutes * 60
+        # The window reaches back to the newest reading, or to the reading before a hole.
+        spans = [(poll.time - since).total_seconds() for since in window_starts(known)]
+        assert any((poll.minutes - 2) * 60 < span <= poll.minutes * 60 for span in spans)
         assert poll.minutes / 5 <= poll.max_count <= poll.minutes // 5 + 2
         known.extend(reading.time for reading in poll.returned or ())
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 import json
 
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -14,6 +16,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
 from custom_components.cgm_handler.const import CONF_SERVER_URL
+from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW
 from scripts.share_simulator import ShareSimulator
 from tests.conftest import EMAIL, USERNAME
 from tests.helpers import (
@@ -59,3 +62,25 @@ async def test_diagnostics(
     assert [reading["time"] for reading in readings] == [r.time.isoformat() for r in recent]
     # The simulator listens on a random port.
     assert diagnostics == snapshot(exclude=props("created_at", "modified_at", CONF_SERVER_URL))
+
+
+async def test_diagnostics_show_low_and_high(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, simulator: ShareSimulator
+) -> None:
+    """Recent readings keep Dexcom's 401 and say that it is HIGH."""
+    now = dt_util.utcnow()
+    simulator.add_account(
+        "flag", "flag-password-1", excursions=[(now - timedelta(minutes=20), now, 450.0)]
+    )
+    entry = await setup_entry(hass, make_entry(simulator, username="flag"))
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+
+    readings = diagnostics["recent_readings"]
+    assert isinstance(readings, list)
+    recent = published(simulator, "flag")[-len(readings) :]
+    flags = {OUT_OF_RANGE_LOW: "low", OUT_OF_RANGE_HIGH: "high"}
+    assert [(r["value"], r["out_of_range"]) for r in readings] == [
+        (r.value, flags.get(r.value)) for r in recent
+    ]
+    assert {r["out_of_range"] for r in readings} == {None, "high"}

@@ -18,9 +18,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import CONF_UNIT, MMOLL
 from custom_components.cgm_handler.metrics import GlycemicMetrics, compute, gmi
+from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW
 from custom_components.cgm_handler.statistics import to_ms
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
+from tests.helpers import make_entry, published, setup_entry
 from tests.test_statistics import FROZEN_AT, Run
 
 pytestmark = pytest.mark.freeze_time(FROZEN_AT)
@@ -81,7 +83,7 @@ def as_dict(metrics: GlycemicMetrics) -> dict[str, float]:
 def test_metrics_match_an_independent_computation(count: int) -> None:
     """Mean, GMI, CV (population SD) and the ranges, against the statistics module."""
     rng = random.Random(count)  # noqa: S311
-    values = [rng.randint(40, 400) for _ in range(count)]
+    values = [rng.randint(OUT_OF_RANGE_LOW, OUT_OF_RANGE_HIGH) for _ in range(count)]
     metrics = compute(iter(values))
     assert metrics is not None
     assert metrics.readings == count
@@ -100,6 +102,12 @@ def test_range_limits() -> None:
     assert metrics.time_above_180 == 37.5
     assert metrics.time_above_250 == 12.5
     assert compute([]) is None
+    # Dexcom's LOW and HIGH count as 39 and 401: below 54 and above 250, bounds of the mean.
+    flags = compute([OUT_OF_RANGE_LOW, 100, OUT_OF_RANGE_HIGH, 100])
+    assert flags is not None
+    assert (flags.time_below_54, flags.time_in_range, flags.time_above_250) == (25, 50, 25)
+    assert flags.mean == (OUT_OF_RANGE_LOW + 200 + OUT_OF_RANGE_HIGH) / 4
+    assert (flags.minimum, flags.maximum) == (OUT_OF_RANGE_LOW, OUT_OF_RANGE_HIGH)
     assert compute([120]) == GlycemicMetrics(1, 120, 120, 120, gmi(120), 0, 100, 0, 0, 0, 0)
     assert gmi(154) == pytest.approx(6.99368)
 
@@ -122,14 +130,16 @@ def run(
     return Run(hass, freezer, simulator, mock_config_entry, monkeypatch)
 
 
-def check_sensors(hass: HomeAssistant, readings: list[Reading], at: datetime) -> tuple[int, int]:
+def check_sensors(
+    hass: HomeAssistant, readings: list[Reading], at: datetime, name: str = USERNAME
+) -> tuple[int, int]:
     """Check every enabled metric sensor against the readings; return both reading counts."""
     counts = []
     for period, sensors in ((DAY, SENSORS_24H), (FORTNIGHT, SENSORS_14D)):
         values = [reading.value for reading in readings if reading.time > at - period]
         want = reference(values)
         for key, suffix in sensors.items():
-            state = hass.states.get(f"sensor.jane_{suffix}")
+            state = hass.states.get(f"sensor.{name}_{suffix}")
             assert state is not None, suffix
             assert float(state.state) == pytest.approx(want[key], abs=0.005), suffix
             assert state.attributes["readings"] == len(values)
@@ -175,6 +185,23 @@ async def test_sensors_over_days_restarts_and_outages(
     await run.stop()
     stored = hass_storage[f"cgm_handler.{run.entry.entry_id}"]["data"]["readings"]
     assert stored == [[to_ms(r.time), r.value] for r in obtainable]
+
+
+async def test_low_and_high_count_as_39_and_401(
+    hass: HomeAssistant, simulator: ShareSimulator
+) -> None:
+    """The figures count Dexcom's LOW as 39 mg/dL and HIGH as 401, as Share reports them."""
+    now = dt_util.utcnow()
+    low = (now - timedelta(hours=21), now - timedelta(hours=18), 25.0)
+    high = (now - timedelta(hours=7), now - timedelta(hours=4), 450.0)
+    simulator.add_account("flag", "flag-password-1", excursions=[low, high])
+    await setup_entry(hass, make_entry(simulator, username="flag"))
+
+    readings = published(simulator, "flag")
+    values = [reading.value for reading in readings]
+    assert OUT_OF_RANGE_LOW in values
+    assert OUT_OF_RANGE_HIGH in values
+    check_sensors(hass, readings, now, "flag")
 
 
 async def test_fourteen_days_are_pruned(

@@ -11,13 +11,13 @@ import pytest
 from custom_components.cgm_handler.scheduler import (
     DEFAULT_QUANTILE,
     DEFAULT_UPLOAD_DELAY,
-    LATE_HORIZON,
+    LOOKS,
     MAX_WAIT,
     MIN_WAIT,
     PROBE,
     READING_INTERVAL,
+    Backfill,
     PollScheduler,
-    fetch_window,
 )
 from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES
 
@@ -207,6 +207,16 @@ def test_failure_backoff_and_reset() -> None:
     assert scheduler.failed(START) - START == MIN_WAIT
 
 
+def fetch_window(known: list[datetime], now: datetime) -> tuple[int, int]:
+    """Return the window a new Backfill asks for."""
+    return Backfill().window(known, now)
+
+
+def every_five_minutes(until: datetime, *, skip: range = range(0)) -> list[datetime]:
+    """Return a day of reading times up to `until`, without those whose index is skipped."""
+    return [until - n * READING_INTERVAL for n in range(288) if n not in skip]
+
+
 def test_fetch_window_without_readings_is_a_day() -> None:
     """With nothing known the whole day is fetched."""
     assert fetch_window([], START) == (MAX_MINUTES, MAX_COUNT)
@@ -222,21 +232,62 @@ def test_fetch_window_covers_the_time_since_the_newest_reading() -> None:
     assert count == minutes // 5 + 2
 
 
-def test_fetch_window_goes_back_to_a_recent_hole() -> None:
-    """A missing reading in the last hours is asked for again: it may still be uploaded."""
-    known = [START - n * READING_INTERVAL for n in range(1, 13) if n not in (9, 10)]
+@pytest.mark.parametrize("hours", [0.5, 3.5, 8, 20])
+def test_fetch_window_goes_back_to_a_hole_anywhere_in_the_day(hours: float) -> None:
+    """A hole of any age in Share's window is asked for on the first poll that sees it."""
+    newest = START - READING_INTERVAL
+    start = int(hours * 12)
+    known = every_five_minutes(newest, skip=range(start, start + 6))
+    before = newest - (start + 6) * READING_INTERVAL
+
     minutes, count = fetch_window(known, START)
 
-    assert minutes == 55 + 1  # back to the reading before the hole, 55 minutes ago
-    assert count == minutes // 5 + 2
+    assert (minutes - 2) * 60 < (START - before).total_seconds() <= (minutes - 1) * 60
+    assert count == min(MAX_COUNT, minutes // 5 + 2)
 
 
-def test_fetch_window_ignores_old_holes() -> None:
-    """Holes older than the late horizon are given up."""
-    horizon = int(LATE_HORIZON / READING_INTERVAL)
-    known = [START - n * READING_INTERVAL for n in range(1, horizon + 24) if n != horizon + 6]
+def test_a_hole_is_looked_at_less_and_less_often() -> None:
+    """A hole that never fills (a warm-up) is asked for at the planned looks, then no more."""
+    backfill = Backfill()
+    known = every_five_minutes(START, skip=range(100, 124))
+    wide: list[timedelta] = []
+    for poll in range(2 * 288):
+        now = START + poll * READING_INTERVAL
+        known.append(now)
+        minutes, _ = backfill.window(known, now)
+        backfill.fetched()
+        if minutes > READING_INTERVAL / timedelta(minutes=1) + 2:
+            wide.append(now - START)
 
-    assert fetch_window(known, START) == (6, 3)
+    assert wide == [step + (-step % READING_INTERVAL) for step in LOOKS]
+    assert backfill.holes == 1
+
+
+def test_a_failed_poll_does_not_count_as_a_look() -> None:
+    """The hole stays due until a poll that reaches it succeeds."""
+    backfill = Backfill()
+    known = every_five_minutes(START, skip=range(10, 20))
+    wide = backfill.window(known, START)
+
+    assert backfill.window(known, START + MIN_WAIT)[0] > wide[0]
+    backfill.fetched()
+    assert backfill.window(known, START + 2 * MIN_WAIT)[0] <= 2
+
+
+def test_a_partly_filled_hole_is_looked_at_again_at_once() -> None:
+    """Readings that fill part of a hole are progress: the rest is asked for on the next poll."""
+    backfill = Backfill()
+    known = every_five_minutes(START, skip=range(10, 40))
+    backfill.window(known, START)
+    backfill.fetched()
+    assert backfill.window(known, START + MIN_WAIT)[0] <= 2
+
+    known.extend(START - n * READING_INTERVAL for n in range(30, 40))
+    minutes, _ = backfill.window(known, START + 2 * MIN_WAIT)
+
+    # The hole is now readings 10 to 29; the read starts at reading 30.
+    assert minutes == math.ceil((2 * MIN_WAIT + 30 * READING_INTERVAL) / timedelta(minutes=1)) + 1
+    assert backfill.holes == 1
 
 
 def test_fetch_window_is_capped() -> None:

@@ -28,9 +28,15 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.cgm_handler.const import CONF_STALE_MINUTES, DOMAIN, MGDL, MMOLL
+from custom_components.cgm_handler.const import (
+    ATTR_OUT_OF_RANGE,
+    CONF_STALE_MINUTES,
+    DOMAIN,
+    MGDL,
+    MMOLL,
+)
 from custom_components.cgm_handler.scheduler import READING_INTERVAL
-from custom_components.cgm_handler.share import Trend
+from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, Trend
 from scripts.share_simulator import Reading, ShareSimulator
 from tests.conftest import USERNAME
 from tests.helpers import (
@@ -48,15 +54,20 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.freeze_time(FROZEN_AT)
 
-SENSORS = ("glucose", "trend", "glucose_change", "rate_of_change", "reading_time")
+SENSORS = ("glucose", "sensor_range", "trend", "glucose_change", "rate_of_change", "reading_time")
 NAMES = {
     "glucose": "Glucose",
+    "sensor_range": "Sensor range",
     "trend": "Trend",
     "glucose_change": "Glucose change",
     "rate_of_change": "Rate of change",
     "reading_time": "Reading time",
 }
 GAP_USER = "gap"
+FLAG_USER = "flag"
+FLAG_PASSWORD = "flag-password-1"
+# Held below or above what the sensor reads, so Share sends LOW or HIGH.
+FLAGS = {"low": (25.0, OUT_OF_RANGE_LOW), "high": (450.0, OUT_OF_RANGE_HIGH)}
 
 
 def to_mmol(mg_dl: float) -> float:
@@ -108,6 +119,13 @@ async def test_sensors_in_mgdl(
     assert glucose.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION
     assert glucose.attributes[ATTR_STATE_CLASS] == SensorStateClass.MEASUREMENT
     assert glucose.attributes[ATTR_FRIENDLY_NAME] == f"{USERNAME} Glucose"
+    assert OUT_OF_RANGE_LOW < latest.value < OUT_OF_RANGE_HIGH
+    assert glucose.attributes[ATTR_OUT_OF_RANGE] is None
+
+    sensor_range = state_of(hass, "sensor.jane_sensor_range")
+    assert sensor_range.state == "in_range"
+    assert sensor_range.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.ENUM
+    assert sensor_range.attributes[ATTR_OPTIONS] == ["low", "in_range", "high"]
 
     trend = state_of(hass, "sensor.jane_trend")
     assert trend.state == trend_state(latest.trend)
@@ -255,3 +273,63 @@ async def test_sensors_with_one_reading(hass: HomeAssistant, simulator: ShareSim
     assert state_of(hass, "sensor.new_glucose_change").state == STATE_UNKNOWN
     assert state_of(hass, "sensor.new_rate_of_change").state == STATE_UNKNOWN
     assert state_of(hass, "binary_sensor.new_stale").state == STATE_OFF
+
+
+@pytest.mark.parametrize("unit", [MGDL, MMOLL])
+@pytest.mark.parametrize("flag", ["low", "high"])
+async def test_low_and_high(
+    hass: HomeAssistant, simulator: ShareSimulator, unit: str, flag: str
+) -> None:
+    """LOW and HIGH stay Dexcom's numbers, flagged by the attribute and the range sensor."""
+    now = dt_util.utcnow()
+    level, value = FLAGS[flag]
+    simulator.add_account(
+        FLAG_USER, FLAG_PASSWORD, excursions=[(now - timedelta(hours=1), now, level)]
+    )
+    await setup_entry(hass, make_entry(simulator, username=FLAG_USER, unit=unit))
+    previous, latest = published(simulator, FLAG_USER)[-2:]
+    assert previous.value == latest.value == value
+
+    glucose = state_of(hass, "sensor.flag_glucose")
+    shown = latest.value if unit == MGDL else to_mmol(latest.value)
+    assert float(glucose.state) == pytest.approx(shown)
+    assert glucose.attributes[ATTR_UNIT_OF_MEASUREMENT] == unit
+    assert glucose.attributes[ATTR_OUT_OF_RANGE] == flag
+    assert state_of(hass, "sensor.flag_sensor_range").state == flag
+    # Two flags have no difference that means anything.
+    assert state_of(hass, "sensor.flag_glucose_change").state == STATE_UNKNOWN
+    assert state_of(hass, "sensor.flag_rate_of_change").state == STATE_UNKNOWN
+    urgent = "urgent_low" if flag == "low" else "urgent_high"
+    assert state_of(hass, f"binary_sensor.flag_{urgent}").state == STATE_ON
+
+
+async def test_change_next_to_low(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, simulator: ShareSimulator
+) -> None:
+    """The first value after LOW has no change; the one after it has."""
+    now = dt_util.utcnow()
+    level, value = FLAGS["low"]
+    simulator.add_account(
+        FLAG_USER, FLAG_PASSWORD, excursions=[(now - timedelta(hours=1), now, level)]
+    )
+    await setup_entry(hass, make_entry(simulator, username=FLAG_USER))
+    later = [
+        reading
+        for reading in simulator.published_readings(FLAG_USER, now + timedelta(hours=3))
+        if reading.time > now
+    ]
+    index = next(i for i, reading in enumerate(later) if reading.value != value)
+    first, second = later[index], later[index + 1]
+    assert later[index - 1].value == value
+
+    for reading, change in ((first, STATE_UNKNOWN), (second, str(second.value - first.value))):
+        await advance(hass, freezer, reading.published_at - dt_util.utcnow())
+        for _ in range(30):
+            shown = state_of(hass, "sensor.flag_reading_time").state
+            if dt_util.parse_datetime(shown) == reading.time.replace(microsecond=0):
+                break
+            await advance(hass, freezer, timedelta(seconds=10))
+        assert state_of(hass, "sensor.flag_glucose").state == str(reading.value)
+        assert state_of(hass, "sensor.flag_glucose").attributes[ATTR_OUT_OF_RANGE] is None
+        assert state_of(hass, "sensor.flag_sensor_range").state == "in_range"
+        assert state_of(hass, "sensor.flag_glucose_change").state == change

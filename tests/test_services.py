@@ -16,10 +16,14 @@ import voluptuous as vol
 
 from custom_components.cgm_handler.const import DOMAIN, MGDL, MMOLL
 from custom_components.cgm_handler.services import SERVICE_GET_READINGS
+from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW
 from scripts.share_simulator import Reading, ShareSimulator
+from tests.conftest import USERNAME
 from tests.helpers import FROZEN_AT, make_entry, published, setup_entry, trend_state
 
 pytestmark = pytest.mark.freeze_time(FROZEN_AT)
+
+FLAGS = {OUT_OF_RANGE_LOW: "low", OUT_OF_RANGE_HIGH: "high"}
 
 
 async def get_readings(hass: HomeAssistant, **data: Any) -> ServiceResponse:
@@ -36,7 +40,9 @@ def in_unit(reading: Reading, unit: str) -> float:
     return round(BloodGlucoseConcentrationConverter.convert(reading.value, MGDL, MMOLL), 1)
 
 
-def expected(simulator: ShareSimulator, minutes: int, unit: str) -> dict[str, Any]:
+def expected(
+    simulator: ShareSimulator, minutes: int, unit: str, username: str = USERNAME
+) -> dict[str, Any]:
     """Return the answer for the readings of the last minutes, from the simulator."""
     since = dt_util.utcnow() - timedelta(minutes=minutes)
     return {
@@ -46,8 +52,9 @@ def expected(simulator: ShareSimulator, minutes: int, unit: str) -> dict[str, An
                 "time": reading.time.isoformat(),
                 "value": in_unit(reading, unit),
                 "trend": trend_state(reading.trend),
+                "out_of_range": FLAGS.get(reading.value),
             }
-            for reading in published(simulator)
+            for reading in published(simulator, username)
             if reading.time > since
         ],
     }
@@ -79,6 +86,25 @@ async def test_get_readings(
     # Without minutes, the last hour.
     response = await get_readings(hass, config_entry_id=entry.entry_id)
     assert response == expected(simulator, 60, entry_unit)
+
+
+@pytest.mark.parametrize("unit", [MGDL, MMOLL])
+async def test_get_low_and_high(hass: HomeAssistant, simulator: ShareSimulator, unit: str) -> None:
+    """LOW and HIGH readings keep Dexcom's 39 and 401, and say which flag they are."""
+    now = dt_util.utcnow()
+    low = (now - timedelta(hours=8), now - timedelta(hours=7), 25.0)
+    high = (now - timedelta(hours=3), now - timedelta(hours=2), 450.0)
+    simulator.add_account("flag", "flag-password-1", excursions=[low, high])
+    entry = await setup_entry(hass, make_entry(simulator, username="flag", unit=unit))
+
+    response = await get_readings(hass, config_entry_id=entry.entry_id, minutes=600)
+
+    assert response == expected(simulator, 600, unit, "flag")
+    assert response is not None
+    readings = response["readings"]
+    assert isinstance(readings, list)
+    flags = {reading["out_of_range"] for reading in readings if isinstance(reading, dict)}
+    assert flags == {None, "low", "high"}
 
 
 async def test_invalid_arguments(hass: HomeAssistant, simulator: ShareSimulator) -> None:

@@ -143,21 +143,22 @@ def test_glucose_problems() -> None:
     assert glucose_problems(120, [110, 115]) == [
         "sensor.demo_glucose is 120, not a newest reading (110, 115)"
     ]
-    assert glucose_problems(6.5, [6.5]) == ["sensor.demo_glucose is 6.5, outside 40-400 mg/dL"]
+    assert glucose_problems(39, [39]) == []
+    assert glucose_problems(6.5, [6.5]) == ["sensor.demo_glucose is 6.5, outside 39-401 mg/dL"]
 
 
 def test_statistics_problems() -> None:
     good = {"start": 1772366400000, "mean": 120.5, "min": 90, "max": 150}
-    assert statistics_problems([good, {**good, "min": 40, "max": 400}]) == []
+    assert statistics_problems([good, {**good, "min": 39, "max": 401}]) == []
     assert statistics_problems(
         [
             {**good, "mean": 80},
-            {**good, "max": 401},
+            {**good, "max": 402},
             {**good, "min": None},
         ]
     ) == [
         "hour 2026-03-01 12:00 UTC: not min <= mean <= max (90.0, 80.0, 150.0)",
-        "hour 2026-03-01 12:00 UTC: outside 40-400 (90.0, 401.0)",
+        "hour 2026-03-01 12:00 UTC: outside 39-401 (90.0, 402.0)",
         "hour 2026-03-01 12:00 UTC: min, mean or max missing ([None, 120.5, 150])",
     ]
 

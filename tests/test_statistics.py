@@ -35,7 +35,9 @@ from sqlalchemy.exc import OperationalError
 
 from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.coordinator import CgmCoordinator
+from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW
 from custom_components.cgm_handler.statistics import (
+    HOUR,
     STATISTICS,
     STORAGE_VERSION as HISTORY_VERSION,
     build_metadata,
@@ -46,7 +48,7 @@ from custom_components.cgm_handler.statistics import (
 )
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
-from tests.helpers import assert_hours_match, by_hour, make_entry
+from tests.helpers import assert_hours_match, by_hour, make_entry, published
 
 FROZEN_AT = "2026-03-10T12:23:00+00:00"
 DAY = timedelta(hours=24)
@@ -451,3 +453,32 @@ async def test_hours_beyond_the_window_are_rebuilt_from_the_history(
     hours, full = check_hours(await kim.rows(), truth)
     assert hours >= 72
     assert full >= 70
+
+
+async def test_low_and_high_count_as_39_and_401(
+    hass: HomeAssistant,
+    simulator: ShareSimulator,
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An hour of LOW holds 39 mg/dL and is all below 54; an hour of HIGH holds 401."""
+    now = dt_util.utcnow()
+    low = (now - timedelta(hours=21), now - timedelta(hours=18), 25.0)
+    high = (now - timedelta(hours=7), now - timedelta(hours=4), 450.0)
+    simulator.add_account("flag", "flag-password-1", excursions=[low, high])
+    run = Run(hass, freezer, simulator, make_entry(simulator, username="flag"), monkeypatch)
+
+    await run.setup()
+
+    rows = await run.rows()
+    check_hours(rows, published(simulator, "flag"))
+    for (begin, end, _), value, band in (
+        (low, OUT_OF_RANGE_LOW, "time_below_54"),
+        (high, OUT_OF_RANGE_HIGH, "time_above_250"),
+    ):
+        hour = hour_start(begin) + HOUR
+        assert hour + HOUR <= end  # a whole hour of the flag
+        glucose = rows["glucose"][hour]
+        assert (glucose["min"], glucose["mean"], glucose["max"]) == (value, value, value)
+        assert rows[band][hour]["mean"] == 100
+        assert rows["time_in_range"][hour]["mean"] == 0

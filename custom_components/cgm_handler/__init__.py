@@ -10,6 +10,7 @@ from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_REGION, CONF_SERVER_URL, DOMAIN, LOGGER
 from .coordinator import CgmConfigEntry, CgmCoordinator, async_clear_lockout
+from .no_readings import async_clear_no_readings
 from .services import async_setup_services
 from .share import Region, ShareClient
 from .statistics import (
@@ -60,14 +61,21 @@ async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> boo
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
-    """Unload the entities and save the reading history."""
+    """Unload the entities and save the reading history.
+
+    A reload keeps the repair about missing readings (the next poll decides about it);
+    disabling the entry removes it, since nothing would poll to remove it later.
+    """
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         await async_unload_statistics(hass, entry)
+        if entry.disabled_by is not None:
+            async_clear_no_readings(hass, entry.entry_id)
     return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> None:
-    """Delete the stored reading history and any lockout repair of the entry."""
+    """Delete the stored reading history and the repairs of the entry."""
     async_clear_lockout(hass, entry.entry_id)
+    async_clear_no_readings(hass, entry.entry_id)
     await async_remove_statistics(hass, entry.entry_id)

@@ -20,6 +20,8 @@ CONF_HIGH: Final = "high"
 CONF_URGENT_HIGH: Final = "urgent_high"
 CONF_STALE_MINUTES: Final = "stale_minutes"
 
+ATTR_OUT_OF_RANGE: Final = "out_of_range"
+
 MGDL: Final = UnitOfBloodGlucoseConcentration.MILLIGRAMS_PER_DECILITER
 MMOLL: Final = UnitOfBloodGlucoseConcentration.MILLIMOLE_PER_LITER
 

@@ -9,7 +9,7 @@ import hashlib
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -24,13 +24,15 @@ from .const import (
     LOCKOUT_WAIT,
     LOGGER,
 )
-from .scheduler import MAX_WAIT, READING_INTERVAL, TIMER_SLACK, PollScheduler, fetch_window
+from .no_readings import NoReadingsWatch
+from .scheduler import MAX_WAIT, READING_INTERVAL, TIMER_SLACK, Backfill, PollScheduler
 from .share import (
     GlucoseReading,
     ShareAccountLockedError,
     ShareAuthenticationError,
     ShareClient,
     ShareError,
+    ShareNullSessionError,
 )
 
 type CgmConfigEntry = ConfigEntry[CgmCoordinator]
@@ -40,6 +42,11 @@ LOCKOUTS: HassKey[dict[str, datetime]] = HassKey(f"{DOMAIN}_lockouts")
 # So does a rejected password (by its digest): it is not tried again until it changes,
 # since each failed login brings Dexcom's lockout closer.
 REJECTED: HassKey[dict[str, str]] = HassKey(f"{DOMAIN}_rejected")
+# Share has answered wrong passwords with a null session id, so one may count toward the
+# lockout. After the first, one more login comes after the lockout wait (a passing server
+# fault is over by then); a second in a row counts as a rejected password. So at most two
+# such logins per password, remembered across reloads and setup retries like a lockout.
+NULL_SESSION_RETRIES: HassKey[dict[str, datetime]] = HassKey(f"{DOMAIN}_null_session_retries")
 
 
 def password_digest(password: str) -> str:
@@ -51,6 +58,7 @@ def password_digest(password: str) -> str:
 def async_clear_rejection(hass: HomeAssistant, entry_id: str) -> None:
     """Let the entry log in again: its password was just accepted by a sign-in."""
     hass.data.get(REJECTED, {}).pop(entry_id, None)
+    hass.data.get(NULL_SESSION_RETRIES, {}).pop(entry_id, None)
 
 
 def lock_issue_id(entry_id: str) -> str:
@@ -103,10 +111,13 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         )
         self.client = client
         self.scheduler = PollScheduler()
+        self.backfill = Backfill()
         self._readings: dict[datetime, GlucoseReading] = {}
         self._lockouts = hass.data.setdefault(LOCKOUTS, {})
         self._rejected = hass.data.setdefault(REJECTED, {})
+        self._null_retries = hass.data.setdefault(NULL_SESSION_RETRIES, {})
         self._unsub_stale: CALLBACK_TYPE | None = None
+        self.no_readings = NoReadingsWatch(hass, entry, dt_util.utcnow())
 
     @property
     def stale_after(self) -> timedelta:
@@ -129,9 +140,12 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         password = password_digest(self.config_entry.data[CONF_PASSWORD])
         if self._rejected.get(entry_id) == password:
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="invalid_auth")
-        minutes, count = fetch_window(self._readings.keys(), now)
+        self._wait_after_null_session(now)
+        minutes, count = self.backfill.window(self._readings.keys(), now)
         try:
             fresh = await self.client.get_readings(minutes, count)
+        except ShareNullSessionError as err:
+            raise self._null_session(now, password) from err
         except ShareAuthenticationError as err:
             self._rejected[entry_id] = password
             raise ConfigEntryAuthFailed(
@@ -148,11 +162,14 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
                 translation_placeholders={"error": type(err).__name__},
             ) from err
         async_clear_lockout(self.hass, self.config_entry.entry_id)
+        self._null_retries.pop(entry_id, None)
+        self.backfill.fetched()
         self._merge(fresh, now)
         data = CgmData(tuple(self._readings[key] for key in sorted(self._readings)))
         self.scheduler.polled(now, data.latest.time if data.latest else None)
         self._plan(self.scheduler.next_poll(now))
         self._watch_stale(data.latest)
+        self.no_readings.async_polled(now, data.latest.time if data.latest else None)
         return data
 
     def _merge(self, fresh: list[GlucoseReading], now: datetime) -> None:
@@ -180,9 +197,28 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
             translation_key="account_locked",
             translation_placeholders={
                 "title": self.config_entry.title,
-                "minutes": str(int(LOCKOUT_WAIT.total_seconds() // 60)),
+                "minutes": _minutes(LOCKOUT_WAIT),
             },
         )
+
+    def _wait_after_null_session(self, now: datetime) -> None:
+        """Raise, without a login, until the one retry after a null session id is due."""
+        retry_at = self._null_retries.get(self.config_entry.entry_id)
+        if retry_at is not None and now < retry_at:
+            self._plan(retry_at)
+            raise _null_session_wait()
+
+    def _null_session(self, now: datetime, password: str) -> HomeAssistantError:
+        """Return the error of a null session id, planning the one retry after the first."""
+        entry_id = self.config_entry.entry_id
+        if self._null_retries.pop(entry_id, None) is not None:
+            self._rejected[entry_id] = password
+            return ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="null_session_again"
+            )
+        self._null_retries[entry_id] = now + LOCKOUT_WAIT
+        self._plan(now + LOCKOUT_WAIT)
+        return _null_session_wait()
 
     def _watch_stale(self, latest: GlucoseReading | None) -> None:
         """Update the entities the moment the newest reading becomes stale."""
@@ -205,3 +241,17 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
             self._unsub_stale()
             self._unsub_stale = None
         await super().async_shutdown()
+
+
+def _minutes(delta: timedelta) -> str:
+    """Return a duration in whole minutes, for a message."""
+    return str(int(delta.total_seconds() // 60))
+
+
+def _null_session_wait() -> UpdateFailed:
+    """Return the error of a poll that waits to log in again after a null session id."""
+    return UpdateFailed(
+        translation_domain=DOMAIN,
+        translation_key="null_session",
+        translation_placeholders={"minutes": _minutes(LOCKOUT_WAIT)},
+    )

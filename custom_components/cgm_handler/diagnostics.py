@@ -29,6 +29,10 @@ async def async_get_config_entry_diagnostics(
             "update_interval": str(coordinator.update_interval),
             "upload_delay": coordinator.scheduler.upload_delay.total_seconds(),
             "readings_in_buffer": len(readings),
+            "holes_in_buffer": coordinator.backfill.holes,
         },
-        "recent_readings": [asdict(reading) for reading in readings[-RECENT_READINGS:]],
+        "recent_readings": [
+            {**asdict(reading), "out_of_range": reading.out_of_range}
+            for reading in readings[-RECENT_READINGS:]
+        ],
     }

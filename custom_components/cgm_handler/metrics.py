@@ -13,6 +13,8 @@ Diabetes Care 2019;42:1593-1603):
   > 250 mg/dL (level 2). Each is the share of readings, in %.
 
 Dexcom reports a reading every 5 minutes, so the share of readings is the share of time.
+Its LOW and HIGH count as the 39 and 401 mg/dL Share reports for them: they fall below 54
+and above 250 whatever the true glucose, while the mean they enter is a bound, not exact.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import itertools
 import math
@@ -18,30 +19,73 @@ PROBE = timedelta(seconds=5)
 DEFAULT_QUANTILE = 0.75
 # A poll timer may fire up to a second early; never poll before a reading is due.
 TIMER_SLACK = timedelta(seconds=1)
-# How long after its time a reading may still reach Share (G6 backfills up to 3 hours).
-LATE_HORIZON = timedelta(hours=3)
+# Two readings further apart than this have a hole between them.
+GAP = READING_INTERVAL * 1.5
+# When to look for a hole's readings again, counted from the poll that first saw it.
+# Backlogs (a phone back online, a sensor's backfill) mostly arrive within minutes of the
+# newer readings, stragglers later; a hole that never fills (a warm-up) costs ten reads.
+LOOKS = tuple(timedelta(minutes=m) for m in (0, 5, 10, 20, 40, 80, 160, 320, 640, 1280))
 
 
-def fetch_window(known: Collection[datetime], now: datetime) -> tuple[int, int]:
-    """Return the minutes and count that cover exactly what is missing.
-
-    That is everything since the newest reading, and since the oldest recent hole,
-    because phones and transmitters upload late readings after newer ones.
-    """
-    if not known:
-        return MAX_MINUTES, MAX_COUNT
-    since = _oldest_hole(sorted(t for t in known if t >= now - LATE_HORIZON)) or max(known)
+def window_since(since: datetime, now: datetime) -> tuple[int, int]:
+    """Return the minutes and count that reach back to a moment, within Share's limits."""
     # At least a minute, even when Share's clock runs ahead of ours.
     minutes = min(MAX_MINUTES, max(1, math.ceil((now - since).total_seconds() / 60) + 1))
     return minutes, min(MAX_COUNT, minutes // 5 + 2)
 
 
-def _oldest_hole(times: list[datetime]) -> datetime | None:
-    """Return the reading before the oldest missing one, if any is missing."""
-    for before, after in itertools.pairwise(times):
-        if after - before > READING_INTERVAL * 1.5:
-            return before
-    return None
+@dataclass(slots=True)
+class _Hole:
+    """A hole between two readings: when a poll first saw it, and how often it looked."""
+
+    seen: datetime
+    looks: int = 0
+
+    def due(self, now: datetime) -> bool:
+        """Tell whether the next look is due."""
+        return self.looks < len(LOOKS) and now >= self.seen + LOOKS[self.looks]
+
+
+class Backfill:
+    """Find the holes in the readings of Share's window and plan when to fetch them again.
+
+    Phones and sensors upload a backlog after newer readings: a phone that was offline
+    uploads all it held, a G7 sensor backfills up to 24 hours and a G6 transmitter 3.
+    Every poll asks for the readings since the newest one; a poll on which a hole is due
+    for a look asks from the reading before that hole instead. A hole whose bounds change
+    (part of it filled) is a new hole, looked at again from the start.
+    """
+
+    def __init__(self) -> None:
+        """Start with no holes."""
+        self._holes: dict[tuple[datetime, datetime], _Hole] = {}
+        self._looking: list[tuple[datetime, datetime]] = []
+
+    @property
+    def holes(self) -> int:
+        """Return the number of holes being watched."""
+        return len(self._holes)
+
+    def window(self, known: Collection[datetime], now: datetime) -> tuple[int, int]:
+        """Return the minutes and count of the next read."""
+        if not known:
+            return MAX_MINUTES, MAX_COUNT
+        times = sorted(known)
+        current = {
+            (before, after): self._holes.get((before, after)) or _Hole(now)
+            for before, after in itertools.pairwise(times)
+            if after - before > GAP
+        }
+        self._holes = current
+        self._looking = [bounds for bounds, hole in current.items() if hole.due(now)]
+        since = min((before for before, _ in self._looking), default=times[-1])
+        return window_since(since, now)
+
+    def fetched(self) -> None:
+        """Count a look for each hole the last window reached."""
+        for bounds in self._looking:
+            self._holes[bounds].looks += 1
+        self._looking = []
 
 
 class PollScheduler:

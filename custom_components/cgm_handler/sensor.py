@@ -1,4 +1,4 @@
-"""Glucose, trend, change and reading time sensors, and the glycemic metrics."""
+"""Glucose, sensor range, trend, change and reading time sensors, and the glycemic metrics."""
 
 from __future__ import annotations
 
@@ -17,15 +17,17 @@ from homeassistant.const import PERCENTAGE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_UNIT, MGDL
+from .const import ATTR_OUT_OF_RANGE, CONF_UNIT, MGDL
 from .coordinator import CgmConfigEntry, CgmCoordinator, CgmData
 from .entity import CgmEntity
 from .metrics import HIGH, LOW, VERY_HIGH, VERY_LOW, GlycemicMetrics
-from .share import Trend
+from .share import OutOfRange, Trend
 from .statistics import DATA_HISTORY, ReadingHistory
 from .units import convert, to_unit
 
 PARALLEL_UPDATES = 0
+
+IN_RANGE = "in_range"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,15 +35,25 @@ class CgmSensorEntityDescription(SensorEntityDescription):
     """A sensor computed from the readings, in the entry's unit where it matters."""
 
     value_fn: Callable[[CgmData, str], float | str | datetime | None]
+    attributes_fn: Callable[[CgmData], dict[str, Any]] | None = None
     in_glucose_unit: bool = False
     shown_when_stale: bool = False
 
 
 def _change(data: CgmData) -> float | None:
-    """Return the change from the previous reading in mg/dL."""
-    if data.latest is None or data.previous is None:
+    """Return the change from the previous reading in mg/dL; none next to LOW or HIGH."""
+    latest, previous = data.latest, data.previous
+    if latest is None or previous is None:
         return None
-    return data.latest.value - data.previous.value
+    if latest.out_of_range is not None or previous.out_of_range is not None:
+        return None  # LOW and HIGH are flags, not measurements
+    return latest.value - previous.value
+
+
+def _out_of_range(data: CgmData) -> dict[str, Any]:
+    """Return the glucose attribute that tells Dexcom's LOW and HIGH from a measured value."""
+    flag = data.latest.out_of_range if data.latest else None
+    return {ATTR_OUT_OF_RANGE: flag.value if flag else None}
 
 
 def _rate(data: CgmData, unit: str) -> float | None:
@@ -62,6 +74,14 @@ SENSORS: tuple[CgmSensorEntityDescription, ...] = (
         native_unit_of_measurement=MGDL,
         in_glucose_unit=True,
         value_fn=lambda data, _: data.latest.value if data.latest else None,
+        attributes_fn=_out_of_range,
+    ),
+    CgmSensorEntityDescription(
+        key="sensor_range",
+        translation_key="sensor_range",
+        device_class=SensorDeviceClass.ENUM,
+        options=[OutOfRange.LOW.value, IN_RANGE, OutOfRange.HIGH.value],
+        value_fn=lambda data, _: (data.latest.out_of_range or IN_RANGE) if data.latest else None,
     ),
     CgmSensorEntityDescription(
         key="trend",
@@ -211,6 +231,12 @@ class CgmSensor(CgmEntity, SensorEntity):
     def native_value(self) -> float | str | datetime | None:
         """Return the value computed from the readings."""
         return self.entity_description.value_fn(self.coordinator.data, self._unit)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return the attributes computed from the readings, for the sensors that have any."""
+        attributes_fn = self.entity_description.attributes_fn
+        return attributes_fn(self.coordinator.data) if attributes_fn else None
 
 
 class CgmMetricSensor(CgmEntity, SensorEntity):

@@ -76,7 +76,12 @@ async def _async_get_readings(call: ServiceCall) -> ServiceResponse:
     return {
         "unit": unit,
         "readings": [
-            {"time": r.time.isoformat(), "value": to_unit(r.value, unit), "trend": r.trend.value}
+            {
+                "time": r.time.isoformat(),
+                "value": to_unit(r.value, unit),
+                "trend": r.trend.value,
+                "out_of_range": r.out_of_range.value if r.out_of_range else None,
+            }
             for r in readings
         ],
     }

@@ -276,6 +276,11 @@ class ReadingHistory:
             self._metrics[period] = compute(v for ms, v in self._values.items() if ms > since)
         return self._metrics[period]
 
+    @property
+    def newest(self) -> datetime | None:
+        """Return the time of the newest reading."""
+        return EPOCH + max(self._values) * MILLISECOND if self._values else None
+
     def by_hour(self, since: datetime) -> dict[datetime, list[int]]:
         """Return the values of the readings from an hour on, per UTC hour, oldest first."""
         hours: defaultdict[int, list[int]] = defaultdict(list)
@@ -328,6 +333,8 @@ async def async_setup_statistics(hass: HomeAssistant, entry: CgmConfigEntry) -> 
             coordinator.async_update_listeners()
 
     _async_update()
+    # The history remembers the newest reading across restarts, when Share has none.
+    coordinator.no_readings.async_polled(dt_util.utcnow(), history.newest)
     entry.async_on_unload(coordinator.async_add_listener(_async_update))
     entry.async_on_unload(async_track_time_interval(hass, _async_tick, METRICS_INTERVAL))
     hass.data.setdefault(DATA_HISTORY, {})[entry.entry_id] = history

@@ -5,13 +5,14 @@ from .app import ShareSimulator
 from .clock import ManualClock, ScaledClock, utc_now
 from .faults import Fault, FaultKind
 from .glucose import trend_for_rate
-from .sensor import Reading, UploadDelay
+from .sensor import Backlog, Reading, UploadDelay
 from .wire import BASE_PATH, TREND_NAMES, DexcomError
 
 __all__ = [
     "BASE_PATH",
     "TREND_NAMES",
     "Account",
+    "Backlog",
     "DexcomError",
     "Fault",
     "FaultKind",

@@ -35,7 +35,7 @@ import signal
 from .app import ShareSimulator
 from .clock import ScaledClock, utc_now
 from .faults import FaultKind
-from .sensor import UploadDelay
+from .sensor import Backlog, UploadDelay
 from .wire import Region
 
 DEMO_EMAIL = "demo@example.com"
@@ -97,6 +97,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="FROM:TO[:KIND]",
         help="a Share outage from FROM to TO simulated minutes after start (default html_error)",
     )
+    parser.add_argument(
+        "--phone-offline",
+        action="append",
+        default=[],
+        type=offline_spec,
+        metavar="FROM:TO[:UPLOAD]",
+        help="the phone is offline from FROM to TO simulated minutes after start; its backlog"
+        " reaches Share at UPLOAD (default TO + 12), after the newer readings",
+    )
+    parser.add_argument(
+        "--excursion",
+        action="append",
+        default=[],
+        type=excursion_spec,
+        metavar="FROM:TO:LEVEL",
+        help="hold glucose at LEVEL mg/dL from FROM to TO simulated minutes after start "
+        "(below 40 reads LOW, above 400 HIGH; --excursion=-30:60:25 started before)",
+    )
     return parser.parse_args(argv)
 
 
@@ -116,6 +134,30 @@ def outage_spec(text: str) -> tuple[timedelta, timedelta, FaultKind]:
     try:
         minutes = timedelta(minutes=float(begin)), timedelta(minutes=float(end))
         return *minutes, FaultKind(kind or FaultKind.HTML_ERROR)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def offline_spec(text: str) -> tuple[timedelta, timedelta, timedelta]:
+    """Parse FROM:TO[:UPLOAD] of --phone-offline, in minutes."""
+    begin, _, rest = text.partition(":")
+    end, _, upload = rest.partition(":")
+    try:
+        start, stop = timedelta(minutes=float(begin)), timedelta(minutes=float(end))
+        at = timedelta(minutes=float(upload)) if upload else stop + timedelta(minutes=12)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not start < stop <= at:
+        msg = f"{text}: FROM must be before TO, and UPLOAD not before TO"
+        raise argparse.ArgumentTypeError(msg)
+    return start, stop, at
+
+
+def excursion_spec(text: str) -> tuple[timedelta, timedelta, float]:
+    """Parse FROM:TO:LEVEL of --excursion, in minutes and mg/dL."""
+    try:
+        begin, end, level = text.split(":")
+        return timedelta(minutes=float(begin)), timedelta(minutes=float(end)), float(level)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -146,6 +188,10 @@ async def serve(args: argparse.Namespace) -> None:
         history=timedelta(days=2),
         sensor_start=now - timedelta(days=2),  # last warm-up is just out of the 24 h view
         signal_loss_chance=0.3,
+        backlogs=[
+            Backlog(now + begin, now + end, now + at) for begin, end, at in args.phone_offline
+        ],
+        excursions=[(now + begin, now + end, level) for begin, end, level in args.excursion],
     )
     for kind, count in args.fault:
         simulator.inject(kind, count=count)

@@ -39,6 +39,8 @@ class Account:
     phone: str | None = None
     legacy: bool = False
     """Answer in the pre-2022 format: /Date(...)/ and integer trends."""
+    sharing: bool = True
+    """Sharing is on in the Dexcom app; while it is off, Share answers no readings at all."""
     logins: int = 0
     """Every authenticate and login call that named this account."""
     failed_logins: int = 0
@@ -117,6 +119,15 @@ class Accounts:
         self.sessions[session_id] = Session(account, now)
         return session_id
 
+    def refuse_login(self, account_id: str, now: datetime) -> None:
+        """Count a login by id that fails whatever the password, as a wrong one does."""
+        account = self.by_id.get(parse_uuid(account_id))
+        if account is None:
+            raise password_failed()
+        account.requests[LOGIN_ENDPOINT] += 1
+        self._count_login(account, now)
+        self._count_failure(account, now)
+
     def session(self, session_id: str, now: datetime) -> Account:
         """Return the account of a live session (counts a readings call)."""
         session = self.sessions.get(parse_uuid(session_id))
@@ -134,6 +145,14 @@ class Accounts:
 
     def _check_password(self, account: Account, password: str, now: datetime) -> None:
         """Count the login and apply the lockout rule."""
+        self._count_login(account, now)
+        if password != account.password:
+            self._count_failure(account, now)
+            raise password_failed()
+        account.failures_in_row = 0
+
+    def _count_login(self, account: Account, now: datetime) -> None:
+        """Count a login; refuse it while the account is locked."""
         account.logins += 1
         if account.locked_until is not None:
             if now < account.locked_until:
@@ -141,13 +160,13 @@ class Accounts:
                 raise max_attempts()
             account.locked_until = None
             account.failures_in_row = 0
-        if password != account.password:
-            account.failed_logins += 1
-            account.failures_in_row += 1
-            if 0 < self.lockout_threshold <= account.failures_in_row:
-                account.locked_until = now + self.lockout_duration
-            raise password_failed()
-        account.failures_in_row = 0
+
+    def _count_failure(self, account: Account, now: datetime) -> None:
+        """Count a failed login; lock the account after too many in a row."""
+        account.failed_logins += 1
+        account.failures_in_row += 1
+        if 0 < self.lockout_threshold <= account.failures_in_row:
+            account.locked_until = now + self.lockout_duration
 
 
 UUID_LENGTH = 36

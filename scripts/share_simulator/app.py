@@ -15,9 +15,9 @@ from .accounts import Account, Accounts
 from .clock import Now, as_utc, utc_now
 from .endpoints import Endpoints
 from .faults import Fault, FaultKind, Faults
-from .glucose import GlucoseModel
-from .sensor import Reading, SensorTrace, UploadDelay
-from .wire import APPLICATION_IDS, BASE_PATH, Region
+from .glucose import Excursion, GlucoseModel
+from .sensor import Backlog, Reading, SensorTrace, UploadDelay
+from .wire import APPLICATION_IDS, BASE_PATH, Region, to_ms
 
 DEFAULT_UPLOAD_DELAY = UploadDelay()
 ID_NAMESPACE = uuid.UUID("5b1d7e3c-2f4a-4c8e-9a51-3c0de6f1a7b2")
@@ -52,6 +52,8 @@ class ShareSimulator:
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
         """Calls per endpoint, whatever their outcome."""
+        self.bytes_sent: Counter[str] = Counter()
+        """Body bytes of the answers, per endpoint."""
         self.held = 0
         """Answers held back by a TIMEOUT fault right now."""
         self.base_url: str | None = None
@@ -78,12 +80,19 @@ class ShareSimulator:
         sensor_days: float = 10.0,
         warmup: timedelta = timedelta(hours=2),
         signal_loss_chance: float = 0.0,
+        backlogs: Sequence[Backlog] = (),
+        excursions: Sequence[tuple[datetime, datetime, float]] = (),
     ) -> Account:
-        """Add an account whose readings start `history` before now."""
+        """Add an account whose readings start `history` before now.
+
+        Each excursion (begin, end, level) holds glucose at level mg/dL from begin to end,
+        e.g. 25 for readings Share reports as LOW, 450 for HIGH.
+        """
         zone = ZoneInfo(time_zone)
         key = f"{self.seed}:{username}"
+        held = [Excursion(to_ms(begin), to_ms(end), level) for begin, end, level in excursions]
         trace = SensorTrace(
-            GlucoseModel(key, zone),
+            GlucoseModel(key, zone, held),
             start=self.now() - history,
             delay=self.upload_delay,
             gaps=gaps,
@@ -91,6 +100,7 @@ class ShareSimulator:
             sensor_days=sensor_days,
             warmup=warmup,
             signal_loss_chance=signal_loss_chance,
+            backlogs=backlogs,
         )
         account_id = str(uuid.uuid5(ID_NAMESPACE, key))
         account = Account(username, password, account_id, trace, zone, email, phone, legacy)

@@ -20,6 +20,7 @@ from .wire import (
     LOGIN_ENDPOINT,
     MAX_COUNT,
     MAX_MINUTES,
+    NULL_UUID,
     READINGS_ENDPOINT,
     TREND_NAMES,
     DexcomError,
@@ -90,6 +91,8 @@ class Endpoints:
             if request.transport is not None:
                 request.transport.close()
             return web.Response()
+        elif kind is FaultKind.NULL_SESSION:
+            answer = self.null_login
         try:
             result = answer(parse_body(raw), request, now)
             status = HTTPStatus.OK
@@ -103,8 +106,10 @@ class Endpoints:
         text = json.dumps(result, separators=(",", ":"))
         if kind is FaultKind.MALFORMED:
             text = text[: max(1, len(text) // 2)]
+        body = text.encode()
+        simulator.bytes_sent[endpoint] += len(body)
         # Bytes, so the content type has no charset, as Dexcom sends it.
-        return web.Response(status=status, body=text.encode(), content_type="application/json")
+        return web.Response(status=status, body=body, content_type="application/json")
 
     def check_application(self, body: dict[str, Any]) -> None:
         """Accept only the region's application id."""
@@ -127,6 +132,14 @@ class Endpoints:
         self.check_application(body)
         return self.simulator.accounts.login(account_id, password, now)
 
+    def null_login(self, body: dict[str, Any], _: web.Request, now: datetime) -> str:
+        """LoginPublisherAccountById, failing: the null session id."""
+        account_id = text_field(body, "accountId")
+        text_field(body, "password")
+        self.check_application(body)
+        self.simulator.accounts.refuse_login(account_id, now)
+        return NULL_UUID
+
     def readings(
         self, _: dict[str, Any], request: web.Request, now: datetime
     ) -> list[dict[str, Any]]:
@@ -138,6 +151,8 @@ class Endpoints:
         minutes = count_param(query.get("minutes"), "minutes", MAX_MINUTES)
         max_count = count_param(query.get("maxCount"), "maxCount", MAX_COUNT)
         account = self.simulator.accounts.session(session_id, now)
+        if not account.sharing:
+            return []
         readings = account.trace.visible(now, minutes, max_count)
         return [entry(reading, account) for reading in readings]
 

@@ -7,6 +7,8 @@ from enum import StrEnum
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from .wire import LOGIN_ENDPOINT
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -32,12 +34,20 @@ class FaultKind(StrEnum):
     """Readings only: swap neighbouring entries."""
     UNKNOWN_TREND = "unknown_trend"
     """Readings only: a trend Share might add one day (a name, or an index past the end)."""
+    NULL_SESSION = "null_session"
+    """Logins by id only: answer the null session id, and count a failed login.
+
+    Share answered wrong passwords this way (pydexcom issues #2 and #18), so the
+    simulator takes it as a failed login that brings the lockout closer.
+    """
 
 
 # Kinds that change a successful readings list rather than the whole answer.
 LIST_KINDS = frozenset(
     {FaultKind.EMPTY, FaultKind.DUPLICATES, FaultKind.OUT_OF_ORDER, FaultKind.UNKNOWN_TREND}
 )
+# Kinds that only ever hit one endpoint.
+ONLY_ENDPOINT = {FaultKind.NULL_SESSION: LOGIN_ENDPOINT}
 UNKNOWN_TREND_NAME = "SidewaysUp"
 UNKNOWN_TREND_INDEX = 10  # one past RateOutOfRange, for the legacy integer trends
 
@@ -63,7 +73,8 @@ class Fault:
         """Tell whether the fault applies to a request."""
         if self.remaining is not None and self.remaining <= 0:
             return False
-        if self.endpoint is not None and self.endpoint != endpoint:
+        wanted = self.endpoint or ONLY_ENDPOINT.get(self.kind)
+        if wanted is not None and wanted != endpoint:
             return False
         if self.start is not None and now < self.start:
             return False

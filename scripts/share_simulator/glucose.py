@@ -5,7 +5,9 @@ a baseline with circadian drift and a dawn rise, smooth noise (a few slow
 sine waves), meals that raise glucose by 50-120 mg/dL over about an hour and
 fade over three, and an occasional low. The random choices of a day (meal
 times and sizes, whether a low happens) come from hashing the seed and the
-date, so any day can be computed without state.
+date, so any day can be computed without state. Excursions, given by the
+caller, hold the level at a chosen value for a while, for example beyond the
+40-400 mg/dL the sensor reads.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from zoneinfo import ZoneInfo
 
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
-LOW_LIMIT = 40
-HIGH_LIMIT = 400
+# The sensor reads 40-400 mg/dL; Share sends 39 below that (LOW) and 401 above it (HIGH).
+LOW_VALUE = 39
+HIGH_VALUE = 401
+EXCURSION_RAMP_MS = 90 * MINUTE_MS
 
 # Meals: usual local hour, spread in hours, smallest and largest rise (mg/dL), chance.
 MEALS = (
@@ -82,13 +87,35 @@ class Event:
         return -self.size * math.exp(-0.5 * x * x) if abs(x) < LOW_SPAN else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Excursion:
+    """The level held at `level` mg/dL from `start_ms` to `end_ms`, reached and left smoothly."""
+
+    start_ms: int
+    end_ms: int
+    level: float
+
+    def weight(self, ms: int) -> float:
+        """Return how much the excursion sets the level: 1 from start to end, 0 far from it."""
+        if ms < self.start_ms:
+            x = 1 - (self.start_ms - ms) / EXCURSION_RAMP_MS
+        elif ms > self.end_ms:
+            x = 1 - (ms - self.end_ms) / EXCURSION_RAMP_MS
+        else:
+            return 1.0
+        return (1 - math.cos(math.pi * x)) / 2 if x > 0 else 0.0
+
+
 class GlucoseModel:
     """The glucose level of one person."""
 
-    def __init__(self, seed: str, time_zone: ZoneInfo) -> None:
+    def __init__(
+        self, seed: str, time_zone: ZoneInfo, excursions: Sequence[Excursion] = ()
+    ) -> None:
         """Derive the person's constants from the seed."""
         self.seed = seed
         self.time_zone = time_zone
+        self.excursions = tuple(excursions)
         self.base = between(100.0, 125.0, seed, "base")
         self.waves = [
             (period * MINUTE_MS, amplitude, between(0, math.tau, seed, "wave", index))
@@ -108,11 +135,13 @@ class GlucoseModel:
         today = local.date()
         for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
             level += sum(event.effect(ms) for event in self.events(day))
+        for excursion in self.excursions:
+            level += excursion.weight(ms) * (excursion.level - level)
         return level
 
     def value(self, ms: int) -> int:
-        """Return the reading Share would show: an integer within 40-400 mg/dL."""
-        return round(min(HIGH_LIMIT, max(LOW_LIMIT, self.level(ms))))
+        """Return the reading Share would show: 40-400 mg/dL, else 39 (LOW) or 401 (HIGH)."""
+        return round(min(HIGH_VALUE, max(LOW_VALUE, self.level(ms))))
 
     def events(self, day: date) -> tuple[Event, ...]:
         """Return the meals and lows of a local day."""

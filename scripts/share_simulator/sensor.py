@@ -41,6 +41,30 @@ class UploadDelay:
     late: tuple[float, float] = (90.0, 900.0)
 
 
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Readings from `start` to `end` that reach Share together at `upload_at`.
+
+    A phone that was offline uploads every reading it held; set `upload_at` after `end`
+    and its backlog reaches Share after newer readings. A sensor that lost the phone
+    backfills only what it keeps (a G6 transmitter 3 hours, a G7 sensor 24): with `keeps`,
+    the readings older than `keeps` before `end` never reach Share.
+    """
+
+    start: datetime
+    end: datetime
+    upload_at: datetime
+    keeps: timedelta | None = None
+
+    def holds(self, ms: int) -> bool:
+        """Tell whether a reading time falls in the backlog's period."""
+        return to_ms(self.start) <= ms < to_ms(self.end)
+
+    def dropped(self, ms: int) -> bool:
+        """Tell whether a reading of the period was never sent."""
+        return self.keeps is not None and ms < to_ms(self.end - self.keeps)
+
+
 class SensorTrace:
     """Which 5-minute slots hold a reading, and what and when each one is."""
 
@@ -55,8 +79,9 @@ class SensorTrace:
         sensor_days: float = 10.0,
         warmup: timedelta = timedelta(hours=2),
         signal_loss_chance: float = 0.0,
+        backlogs: Sequence[Backlog] = (),
     ) -> None:
-        """Set the first reading time, the delays and the gaps."""
+        """Set the first reading time, the delays, the gaps and the backlogs."""
         self.model = model
         self.seed = model.seed
         # Real sensors are not aligned to :00, so each has its own grid phase.
@@ -68,6 +93,7 @@ class SensorTrace:
         self.sensor_ms = max(1, round(sensor_days * DAY_MS))
         self.warmup_ms = warmup // MS
         self.signal_loss_chance = signal_loss_chance
+        self.backlogs = tuple(backlogs)
         self._values: dict[int, int] = {}
 
     def slot_ms(self, slot: int) -> int:
@@ -82,6 +108,8 @@ class SensorTrace:
         """Tell whether the sensor sent nothing in a slot."""
         ms = self.slot_ms(slot)
         if any(begin <= ms < end for begin, end in self.gaps):
+            return True
+        if any(backlog.holds(ms) and backlog.dropped(ms) for backlog in self.backlogs):
             return True
         start = self.sensor_start_ms
         if start is not None and (ms - start) % self.sensor_ms < self.warmup_ms:
@@ -107,11 +135,15 @@ class SensorTrace:
 
     def published_ms(self, slot: int) -> int:
         """Return when a slot's reading reaches Share."""
+        ms = self.slot_ms(slot)
+        for backlog in self.backlogs:
+            if backlog.holds(ms):
+                return max(ms, to_ms(backlog.upload_at))
         if unit(self.seed, "late", slot) < self.delay.late_chance:
             low, high = self.delay.late
         else:
             low, high = self.delay.usual
-        return self.slot_ms(slot) + round(between(low, high, self.seed, "delay", slot) * 1000)
+        return ms + round(between(low, high, self.seed, "delay", slot) * 1000)
 
     def reading(self, slot: int) -> Reading:
         """Return the reading of a slot."""

@@ -87,6 +87,7 @@ from .scenarios import (
     Inject,
     InvalidateAfterLogin,
     Lock,
+    Offline,
     Outage,
     Restart,
     Scenario,
@@ -236,8 +237,9 @@ class Runner:
             session_ttl=scenario.session_ttl,
         )
         options = {key: resolve(value, self.start_at) for key, value in scenario.account.items()}
+        backlogs = [e.backlog(self.start_at) for e in scenario.events if isinstance(e, Offline)]
         self.account: Account = self.simulator.add_account(
-            USERNAME, PASSWORD, history=timedelta(days=2), **options
+            USERNAME, PASSWORD, history=timedelta(days=2), backlogs=backlogs, **options
         )
         self.zone = ZoneInfo(str(options.get("time_zone", "America/New_York")))
         self.entry: MockConfigEntry
@@ -464,6 +466,7 @@ class Runner:
             InvalidateAfterLogin: self._invalidate_after_login,
             ChangePassword: self._change_password,
             Lock: self._lock,
+            Offline: self._offline,
         }
         return plan[type(event)](event)
 
@@ -511,6 +514,10 @@ class Runner:
             (at + length - MINUTE, self.check_locked),
             (at + LOCKOUT_WAIT + length + FINE, self.check_unlocked),
         ]
+
+    def _offline(self, event: Offline) -> list[Action]:
+        back = event.at + event.length
+        return [(event.at, self.noop), (back, self.noop), (back + event.upload_after, self.noop)]
 
     def expect(self, kind: str, start: timedelta, end: timedelta, what: str) -> None:
         """Allow one logged failure of a kind in a span."""
@@ -751,7 +758,7 @@ class Runner:
             return True
         return any(
             isinstance(event, ChangePassword | Lock)
-            or (isinstance(event, Outage) and event.length > 2 * STALE)
+            or (isinstance(event, Outage | Offline) and event.length > 2 * STALE)
             for event in self.scenario.events
         )
 

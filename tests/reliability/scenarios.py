@@ -13,7 +13,7 @@ import math
 import random
 from typing import Literal
 
-from scripts.share_simulator import FaultKind
+from scripts.share_simulator import Backlog, FaultKind
 from scripts.share_simulator.wire import READINGS_ENDPOINT
 
 MINUTE = timedelta(minutes=1)
@@ -95,8 +95,35 @@ class Lock:
     length: timedelta
 
 
+@dataclass(frozen=True, slots=True)
+class Offline:
+    """The phone (or the sensor) loses its link at `at` for `length`.
+
+    Readings of that period reach Share together, `upload_after` after the link is back,
+    so the first new readings come before the backlog. With `keeps` (a G6 transmitter
+    keeps 3 hours), only the newest readings of the period are ever sent.
+    """
+
+    at: timedelta
+    length: timedelta
+    upload_after: timedelta = 12 * MINUTE
+    keeps: timedelta | None = None
+
+    def backlog(self, start: datetime) -> Backlog:
+        """Return the simulator's backlog for a scenario that starts at `start`."""
+        end = start + self.at + self.length
+        return Backlog(start + self.at, end, end + self.upload_after, self.keeps)
+
+
 type Event = (
-    Outage | Restart | Inject | ExpireSessions | InvalidateAfterLogin | ChangePassword | Lock
+    Outage
+    | Restart
+    | Inject
+    | ExpireSessions
+    | InvalidateAfterLogin
+    | ChangePassword
+    | Lock
+    | Offline
 )
 
 # Faults that make a poll fail, and so may log one "Error fetching" line each.
@@ -338,6 +365,39 @@ SCENARIOS: tuple[Scenario, ...] = (
             "gaps": [(30 * HOUR, 30 * HOUR + 20 * MINUTE)],
         },
         why="A new sensor's 2-hour warm-up (with a restart in it), a 20-minute signal loss",
+    ),
+    Scenario(
+        "offline-1h",
+        START,
+        (Offline(5 * HOUR, HOUR),),
+        why="The phone is offline for an hour; its backlog reaches Share after newer readings",
+    ),
+    Scenario(
+        "offline-5h",
+        START,
+        (Offline(5 * HOUR, 5 * HOUR),),
+        why="5 hours offline: the backlog is older than the newest readings by hours",
+    ),
+    Scenario(
+        "offline-20h",
+        START,
+        (Offline(3 * HOUR, 20 * HOUR),),
+        why="20 hours offline (a G7 backfills 24): the backlog fills most of Share's window",
+    ),
+    Scenario(
+        "offline-5h-restart",
+        START,
+        (
+            Offline(6 * HOUR, 5 * HOUR, upload_after=15 * MINUTE),
+            Restart(11 * HOUR + 3 * MINUTE, "stop", 2 * MINUTE),
+        ),
+        why="Home Assistant restarts after the phone's first new reading, before its backlog",
+    ),
+    Scenario(
+        "g6-backfill-3h",
+        START,
+        (Offline(8 * HOUR, 5 * HOUR, upload_after=10 * MINUTE, keeps=3 * HOUR),),
+        why="A G6 transmitter out of reach for 5 hours backfills its last 3 hours",
     ),
 )
 

@@ -18,6 +18,7 @@ from custom_components.cgm_handler.share import (
     APPLICATION_IDS,
     BASE_URLS,
     GlucoseReading,
+    OutOfRange,
     Region,
     ShareAccountLockedError,
     ShareAuthenticationError,
@@ -26,6 +27,7 @@ from custom_components.cgm_handler.share import (
     ShareError,
     ShareInvalidArgumentError,
     ShareInvalidResponseError,
+    ShareNullSessionError,
     ShareServerError,
     ShareSessionError,
     ShareUnrecognizedServerError,
@@ -282,6 +284,23 @@ async def test_session_error_then_bad_password(
     await assert_requests(aresponses, [*RELOGIN, *READ, *READ, *RELOGIN])
 
 
+async def test_null_session_is_never_used(
+    aresponses: ResponsesMockServer, session: aiohttp.ClientSession
+) -> None:
+    """A null session id raises at once, even on a re-login; the next call logs in again."""
+    add_login(aresponses, authenticate=False)
+    add(aresponses, READ_PATH, fault("SessionNotValid"))
+    add(aresponses, LOGIN_PATH, answer(NULL_UUID))
+    add(aresponses, LOGIN_PATH, answer(SESSION_ID_2))
+    add(aresponses, READ_PATH, answer([ENTRY]))
+    client = client_for(session, account_id=ACCOUNT_ID)
+    with pytest.raises(ShareNullSessionError, match="null session id"):
+        await client.get_readings()
+    assert await client.get_readings() == [READING]
+    retry: list[Call] = [(READ_PATH, read_query(SESSION_ID_2), {})]
+    await assert_requests(aresponses, [*RELOGIN, *READ, *RELOGIN, *RELOGIN, *retry])
+
+
 async def test_invalid_readings_drop_session(
     aresponses: ResponsesMockServer, session: aiohttp.ClientSession
 ) -> None:
@@ -398,7 +417,7 @@ async def test_authenticate_errors(
     [
         (fault("InvalidArgument", "UUID"), ShareInvalidArgumentError),
         (fault("SessionNotValid"), ShareSessionError),
-        (answer(NULL_UUID), ShareInvalidResponseError),
+        (answer(NULL_UUID), ShareNullSessionError),
         (answer("12345"), ShareInvalidResponseError),
         (answer({"sessionId": SESSION_ID}), ShareInvalidResponseError),
         (web.Response(text="<html></html>", status=500), ShareServerError),
@@ -726,8 +745,30 @@ def test_parse_value_forms() -> None:
     """A float Value is rounded; a missing Value skips the entry."""
     raw = entry()
     del raw["Value"]
-    readings = parse_readings([raw, entry(MS + 1, 120.4), entry(MS + 2, 39)])
-    assert [reading.value for reading in readings] == [120, 39]
+    readings = parse_readings([raw, entry(MS + 1, 120.4), entry(MS + 2, 40)])
+    assert [reading.value for reading in readings] == [120, 40]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown", "flag"),
+    [
+        (0.4, 39, OutOfRange.LOW),
+        (12, 39, OutOfRange.LOW),
+        (39, 39, OutOfRange.LOW),
+        (39.4, 39, OutOfRange.LOW),
+        (39.5, 40, None),
+        (40, 40, None),
+        (400, 400, None),
+        (400.5, 400, None),
+        (401, 401, OutOfRange.HIGH),
+        (450, 401, OutOfRange.HIGH),
+    ],
+)
+def test_parse_low_and_high(value: float, shown: int, flag: OutOfRange | None) -> None:
+    """Dexcom's 39 is LOW and 401 is HIGH; a value beyond them is taken as the flag."""
+    (reading,) = parse_readings([entry(value=value)])
+    assert reading.value == shown
+    assert reading.out_of_range is flag
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from datetime import UTC, datetime, timedelta
 import itertools
@@ -18,9 +19,17 @@ import uuid
 import aiohttp
 import pytest
 
-from custom_components.cgm_handler.share import ShareClient, ShareSessionError, Trend
+from custom_components.cgm_handler.share import (
+    OUT_OF_RANGE_HIGH,
+    OUT_OF_RANGE_LOW,
+    OutOfRange,
+    ShareClient,
+    ShareSessionError,
+    Trend,
+)
 from scripts.share_simulator import (
     TREND_NAMES,
+    Backlog,
     FaultKind,
     ManualClock,
     ScaledClock,
@@ -28,10 +37,12 @@ from scripts.share_simulator import (
     UploadDelay,
     trend_for_rate,
 )
+from scripts.share_simulator.__main__ import offline_spec, parse_args
 from scripts.share_simulator.wire import (
     APPLICATION_IDS,
     AUTHENTICATE_ENDPOINT,
     LOGIN_ENDPOINT,
+    NULL_UUID,
     READINGS_ENDPOINT,
     Region,
 )
@@ -258,6 +269,28 @@ async def test_sessions_survive_a_lockout(share: ShareHttp) -> None:
     assert (await share.readings(session_id))[0] == 200
 
 
+async def test_null_session_is_a_failed_login(simulator: ShareSimulator, share: ShareHttp) -> None:
+    account = simulator.account(USERNAME)
+    simulator.inject(FaultKind.NULL_SESSION, count=LOCKOUT_THRESHOLD)
+    # Only logins by id get it: the account id is looked up as usual.
+    status, account_id = await share.authenticate(USERNAME)
+    assert (status, account_id) == (200, account.account_id)
+    for _ in range(LOCKOUT_THRESHOLD):
+        assert await share.login(account_id) == (200, NULL_UUID)
+    assert (account.logins, account.failed_logins) == (LOCKOUT_THRESHOLD + 1, LOCKOUT_THRESHOLD)
+    assert simulator.requests[LOGIN_ENDPOINT] == LOCKOUT_THRESHOLD
+    # They count toward the lockout like wrong passwords.
+    assert_fault(*await share.login(account_id), "SSO_AuthenticateMaxAttemptsExceeded")
+
+
+async def test_null_session_checks_the_request(simulator: ShareSimulator, share: ShareHttp) -> None:
+    simulator.inject(FaultKind.NULL_SESSION, count=None)
+    assert_fault(*await share.login(str(uuid.uuid4())), "AccountPasswordInvalid")
+    status, body = await share.call(LOGIN_ENDPOINT, {"accountId": USERNAME})
+    assert_fault(status, body, "InvalidArgument")
+    assert simulator.account(USERNAME).logins == 0
+
+
 # Readings
 
 
@@ -382,6 +415,44 @@ async def test_gaps_have_no_readings(
     assert [ms(reading.time) for reading in truth] == times
 
 
+@pytest.mark.parametrize("keeps", [None, timedelta(hours=3)])
+async def test_backlog_reaches_share_after_newer_readings(
+    clock: ManualClock, keeps: timedelta | None
+) -> None:
+    """A phone back online: its backlog arrives together, after the first new readings."""
+    start, end = START - timedelta(hours=8), START - timedelta(hours=3)
+    upload_at = end + timedelta(minutes=12)
+    simulator = ShareSimulator(now=clock.now, seed=3)
+    account = simulator.add_account(
+        USERNAME, PASSWORD, backlogs=[Backlog(start, end, upload_at, keeps)]
+    )
+    held = [r for r in simulator.published_readings(account) if start <= r.time < end]
+    before = simulator.published_readings(account, until=upload_at - timedelta(seconds=1))
+
+    assert {reading.published_at for reading in held} == {upload_at}
+    assert not [reading for reading in before if start <= reading.time < end]
+    assert [reading for reading in before if end <= reading.time < upload_at]
+    kept = end - start if keeps is None else keeps
+    assert len(held) == kept // timedelta(minutes=5)
+    assert min(reading.time for reading in held) >= end - kept
+
+
+async def test_answer_bytes_are_counted(simulator: ShareSimulator, share: ShareHttp) -> None:
+    session_id = await share.session()
+    _, readings = await share.readings(session_id)
+    size = len(json.dumps(readings, separators=(",", ":")).encode())
+    assert simulator.bytes_sent[READINGS_ENDPOINT] == size
+
+
+def test_phone_offline_option() -> None:
+    args = parse_args(["--phone-offline=-300:-60", "--phone-offline", "10:20:45"])
+    minutes = [tuple(int(t / timedelta(minutes=1)) for t in spec) for spec in args.phone_offline]
+    assert minutes == [(-300, -60, -48), (10, 20, 45)]
+    for bad in ("20:10", "10:20:15", "x:10"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            offline_spec(bad)
+
+
 async def test_signal_loss_is_seeded(clock: ManualClock) -> None:
     counts = []
     for chance in (0.0, 1.0, 1.0):
@@ -479,14 +550,46 @@ async def test_glucose_is_plausible(clock: ManualClock) -> None:
         account = simulator.add_account(USERNAME, PASSWORD, history=timedelta(days=7))
         readings = simulator.published_readings(account)
         values = [reading.value for reading in readings]
-        assert min(values) >= 40
-        assert max(values) <= 400
+        assert min(values) >= OUT_OF_RANGE_LOW
+        assert values.count(OUT_OF_RANGE_LOW) < len(values) / 100  # LOW is rare
+        assert max(values) < OUT_OF_RANGE_HIGH  # and HIGH takes an excursion
         assert max(values) > 180  # meals
         lows += min(values) < 70
         steps = [abs(b - a) for a, b in itertools.pairwise(values)]
         assert max(steps) <= 30  # smooth
         assert sum(steps) / len(steps) < 5
     assert lows >= 2
+
+
+async def test_excursions_beyond_the_sensor_range(
+    clock: ManualClock, serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    """Excursions send Dexcom's 39 (LOW) and 401 (HIGH); far from them nothing changes."""
+    low = (START - timedelta(hours=12), START - timedelta(hours=11), 25.0)
+    high = (START - timedelta(hours=5), START - timedelta(hours=3), 450.0)
+    usual = ShareSimulator(now=clock.now, seed=5)
+    usual.add_account(USERNAME, PASSWORD)
+    simulator = ShareSimulator(now=clock.now, seed=5)
+    simulator.add_account(USERNAME, PASSWORD, excursions=[low, high])
+    share = ShareHttp(http, await serve(simulator))
+    _, entries = await share.readings(await share.session())
+    sent = {wt(entry): entry["Value"] for entry in entries}
+    readings = await ShareClient(http, USERNAME, PASSWORD, base_url=share.base_url).get_readings()
+    before = {reading.time: reading.value for reading in usual.published_readings(USERNAME)}
+    ramp = timedelta(minutes=90)
+    for reading in readings:
+        assert sent[ms(reading.time)] == reading.value
+        for (begin, end, _), flag, value in (
+            (low, OutOfRange.LOW, OUT_OF_RANGE_LOW),
+            (high, OutOfRange.HIGH, OUT_OF_RANGE_HIGH),
+        ):
+            if begin <= reading.time <= end:
+                assert (reading.value, reading.out_of_range) == (value, flag)
+        if all(not begin - ramp < reading.time < end + ramp for begin, end, _ in (low, high)):
+            assert reading.value == before[reading.time]
+            assert reading.out_of_range is None
+    values = [reading.value for reading in readings]
+    assert max(abs(b - a) for a, b in itertools.pairwise(values)) <= 30  # reached smoothly
 
 
 async def test_same_seed_same_readings(clock: ManualClock) -> None:
@@ -631,6 +734,20 @@ async def test_empty_outage(
     assert (await share.authenticate(USERNAME))[0] == 200
 
 
+async def test_sharing_off_answers_no_readings(simulator: ShareSimulator, share: ShareHttp) -> None:
+    account = simulator.account(USERNAME)
+    session_id = await share.session()
+    status, honest = await share.readings(session_id)
+    assert status == 200
+    assert len(honest) > 250
+    account.sharing = False
+    # Not even the readings taken before it was turned off; logins still work.
+    assert await share.readings(session_id) == (200, [])
+    assert await share.readings(await share.session(), minutes=10) == (200, [])
+    account.sharing = True
+    assert await share.readings(session_id) == (200, honest)
+
+
 # Ground truth and counters
 
 
@@ -770,6 +887,7 @@ def test_import_leaves_home_assistant_out() -> None:
 
 def test_command_line_serves_the_demo_account() -> None:
     command = [sys.executable, "-m", "scripts.share_simulator", "--port", "0", "--speed", "60"]
+    command.append("--excursion=-240:-60:450")  # HIGH from 4 hours ago to 1 hour ago
     root = Path(__file__).parents[2]
     with subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         command, cwd=root, stdout=subprocess.PIPE, text=True
@@ -802,6 +920,7 @@ def test_command_line_serves_the_demo_account() -> None:
                 f"{READINGS_ENDPOINT}?sessionId={session_id}&minutes=1440&maxCount=288", {}
             )
             assert len(readings) >= 260  # 24 h of history, less at most an hour of loss
+            assert OUT_OF_RANGE_HIGH in {reading["Value"] for reading in readings}
         finally:
             process.terminate()
             process.wait(timeout=10)

@@ -17,11 +17,12 @@ from .exceptions import (
     ShareError,
     ShareInvalidArgumentError,
     ShareInvalidResponseError,
+    ShareNullSessionError,
     ShareServerError,
     ShareSessionError,
     ShareUnrecognizedServerError,
 )
-from .models import GlucoseReading, Trend
+from .models import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, GlucoseReading, OutOfRange, Trend
 
 __all__ = [
     "APPLICATION_IDS",
@@ -29,8 +30,11 @@ __all__ = [
     "MAX_COUNT",
     "MAX_MINUTES",
     "MMOL_PER_MGDL",
+    "OUT_OF_RANGE_HIGH",
+    "OUT_OF_RANGE_LOW",
     "READING_INTERVAL_MINUTES",
     "GlucoseReading",
+    "OutOfRange",
     "Region",
     "ShareAccountLockedError",
     "ShareAuthenticationError",
@@ -39,6 +43,7 @@ __all__ = [
     "ShareError",
     "ShareInvalidArgumentError",
     "ShareInvalidResponseError",
+    "ShareNullSessionError",
     "ShareServerError",
     "ShareSessionError",
     "ShareUnrecognizedServerError",

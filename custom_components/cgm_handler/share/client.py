@@ -36,11 +36,12 @@ from .exceptions import (
     ShareError,
     ShareInvalidArgumentError,
     ShareInvalidResponseError,
+    ShareNullSessionError,
     ShareServerError,
     ShareSessionError,
     ShareUnrecognizedServerError,
 )
-from .models import LEGACY_TRENDS, GlucoseReading, Trend
+from .models import LEGACY_TRENDS, OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, GlucoseReading, Trend
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -135,9 +136,9 @@ class ShareClient:
         )
         session_id = _parse_uuid(answer, "session id")
         if session_id == NULL_UUID:
-            # The account id is known to be good, so this is a server fault.
-            msg = "Dexcom Share returned an empty session id"
-            raise ShareInvalidResponseError(msg)
+            # Share answered wrong passwords with it (pydexcom issues #2 and #18).
+            msg = "Dexcom Share answered the login with the null session id"
+            raise ShareNullSessionError(msg)
         self._session_id = session_id
         _LOGGER.debug("Opened a Dexcom Share session")
         return account_id, session_id
@@ -279,12 +280,15 @@ def _parse_entry(entry: Mapping[str, Any]) -> GlucoseReading | None:
 
 
 def _parse_value(raw: object) -> int | None:
-    """Return a positive glucose value in mg/dL, or None."""
+    """Return a positive glucose value in mg/dL, or None.
+
+    A value beyond Dexcom's LOW (39) or HIGH (401) is taken as that flag.
+    """
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return None
     if not math.isfinite(raw) or raw <= 0:
         return None
-    return round(raw)
+    return min(max(round(raw), OUT_OF_RANGE_LOW), OUT_OF_RANGE_HIGH)
 
 
 def _parse_date(raw: object) -> tuple[datetime, timezone] | None:

@@ -13,6 +13,13 @@ class ShareAuthenticationError(ShareError):
     """The account name or password was rejected."""
 
 
+class ShareNullSessionError(ShareAuthenticationError):
+    """A login answered the null session id instead of a session.
+
+    Share has answered wrong passwords this way, so it may count toward the lockout.
+    """
+
+
 class ShareAccountLockedError(ShareError):
     """Dexcom locked the account after repeated failed logins."""
 

@@ -1,0 +1,80 @@
+"""A repair issue for an account that signs in but gets no readings for hours.
+
+Share answers an empty list while sharing is off in the Dexcom app, which the app can
+do by itself; only the stale sensor would show it otherwise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .const import DOMAIN
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+# Longer than any warm-up (2 hours for a G6, 30 minutes for a G7) plus the time to change
+# the sensor, so a sensor change never raises the issue; short enough to say on the same
+# day that readings stopped coming.
+NO_READINGS_AFTER: Final = timedelta(hours=3)
+
+
+def no_readings_issue_id(entry_id: str) -> str:
+    """Return the id of the repair issue shown while an entry gets no readings."""
+    return f"no_readings_{entry_id}"
+
+
+@callback
+def async_clear_no_readings(hass: HomeAssistant, entry_id: str) -> None:
+    """Remove an entry's repair issue about missing readings."""
+    ir.async_delete_issue(hass, DOMAIN, no_readings_issue_id(entry_id))
+
+
+class NoReadingsWatch:
+    """Raise the repair issue after hours of successful polls without a new reading.
+
+    Readings come from the coordinator's polls and, at setup, from the stored history,
+    so a restart does not start the count again. An entry that never had a reading
+    counts from the moment it was set up.
+    """
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, now: datetime) -> None:
+        """Start watching the entry."""
+        self._hass = hass
+        self._entry = entry
+        self._started = now
+        self._newest: datetime | None = None
+
+    @callback
+    def async_polled(self, now: datetime, newest: datetime | None) -> None:
+        """Note a successful poll and the newest reading known after it."""
+        if newest is not None and (self._newest is None or newest > self._newest):
+            self._newest = newest
+        self._async_check(now)
+
+    @callback
+    def _async_check(self, now: datetime) -> None:
+        """Raise the issue after hours without a reading; remove it once one came.
+
+        Without any reading known (at setup, before the history is read) the issue is
+        left as it is, so a reload never removes and raises it again.
+        """
+        if now - (self._newest or self._started) >= NO_READINGS_AFTER:
+            ir.async_create_issue(
+                self._hass,
+                DOMAIN,
+                no_readings_issue_id(self._entry.entry_id),
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="no_readings",
+                translation_placeholders={
+                    "title": self._entry.title,
+                    "hours": str(int(NO_READINGS_AFTER.total_seconds() // 3600)),
+                },
+            )
+        elif self._newest is not None:
+            async_clear_no_readings(self._hass, self._entry.entry_id)

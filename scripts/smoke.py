@@ -438,8 +438,21 @@ class Report:
 class HomeAssistant:
     """A Home Assistant process on a configuration folder."""
 
-    def __init__(self, config_dir: Path, http_port: int) -> None:
-        """Prepare to run Home Assistant on the folder; start() starts it."""
+    def __init__(
+        self,
+        config_dir: Path,
+        http_port: int,
+        python: Sequence[str] = (sys.executable,),
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        """Prepare to run Home Assistant on the folder; start() starts it.
+
+        python is the command that runs the interpreter holding Home Assistant: this one by
+        default, or e.g. scripts/in-env with another venv (scripts/browser.py); extra_args
+        go to Home Assistant after smoke's own.
+        """
+        self.python = tuple(python)
+        self.extra_args = tuple(extra_args)
         self.config_dir = config_dir
         self.http_port = http_port
         self.base_url = f"http://{HOST}:{http_port}"
@@ -454,12 +467,13 @@ class HomeAssistant:
         """Start `python -m homeassistant` in its own process group, output to console.log."""
         with self.output_path.open("wb") as output:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
+                *self.python,
                 "-m",
                 "homeassistant",
                 "--config",
                 str(self.config_dir),
                 "--log-no-color",
+                *self.extra_args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=output,
                 stderr=asyncio.subprocess.STDOUT,

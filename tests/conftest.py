@@ -24,6 +24,17 @@ from custom_components.cgm_handler.const import (
 )
 from scripts.share_simulator import ShareSimulator
 
+# pytest-homeassistant-custom-component's plugin calls logging.basicConfig(level=INFO), which
+# puts a handler on the root logger writing to the real stderr, and turns on SQLAlchemy's
+# statement logging (INFO): hundreds of SQL statements and recorder pool records in the
+# middle of the test output, outside pytest's capture. Drop that handler and SQLAlchemy's
+# statements; a failing test still shows its own records under "Captured log", which
+# pytest's handlers collect.
+logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+for _handler in list(logging.getLogger().handlers):
+    if type(_handler) is logging.StreamHandler:
+        logging.getLogger().removeHandler(_handler)
+
 USERNAME = "jane"
 PASSWORD = "correct-horse-battery"
 EMAIL = "jane@example.com"

@@ -1,0 +1,943 @@
+"""Browser test: a person's way through CGM Handler in a real Home Assistant, in Chromium.
+
+    python -m scripts.browser [--keep] [--timeout S] [--screenshots] [--ha-venv VENV]
+                              [--integration DIR]
+
+`scripts/browser` prepares everything and runs this on the host with .venv's Python and
+Playwright, while Home Assistant of the newest release runs in its runtime venv through
+scripts/in-env (chrooted where bootstrap made that release's Python); they talk over
+127.0.0.1. Debian's Chromium (/usr/bin/chromium) is the browser: no browser is downloaded,
+and every request of the page that does not go to 127.0.0.1 is blocked (and listed).
+
+It reuses scripts/smoke.py: the Share simulator's demo account, the Home Assistant process,
+the REST/websocket client, the bounded waits and the log check with its one exemption.
+Steps:
+
+1. onboarding in the UI: welcome, the owner typed in, location, analytics, finish;
+2. Settings -> Devices & services -> Add integration -> CGM Handler (its icon must load):
+   a wrong password shows the translated error in the form, then the simulator's address
+   typed into the collapsed Advanced section and the right password create the entry;
+3. the device page lists the entities with values;
+4. the example dashboard (docs/dashboard.yaml, pointed at the new entry's statistics) shows
+   glucose, trend, metrics and the statistics graphs, with no "unavailable" and no
+   "Entity not available";
+5. the options flow changes the high limit and the high binary sensor follows;
+6. the diagnostics download holds none of the demo password, session ids or account id.
+
+On every page: no raw translation key (component.cgm_handler.) and no broken image. At the
+end, no WARNING or ERROR of or about cgm_handler in home-assistant.log (smoke's check).
+--screenshots writes docs/setup.png, docs/dashboard.png and docs/statistics.png (1280x900,
+light theme). --integration tests another copy of custom_components/cgm_handler (e.g. one
+with a deliberate fault). Prints a report; exits 0 (PASS) or 1 (FAIL). Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+import contextlib
+from dataclasses import dataclass, field
+import json
+from pathlib import Path
+import re
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+from playwright.async_api import (
+    BrowserContext,
+    Error as PlaywrightError,
+    Page,
+    Route,
+    async_playwright,
+)
+
+from scripts.share_simulator import BASE_PATH
+from scripts.smoke import (
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+    DOMAIN,
+    GLUCOSE_ENTITY,
+    HOST,
+    INTEGRATION_LOGGER,
+    REQUEST_TIMEOUT,
+    ROOT,
+    Api,
+    HomeAssistant,
+    SmokeError,
+    as_dict,
+    free_port,
+    leaked,
+    make_simulator,
+    numeric_state,
+    parse_log,
+    poll,
+    read_text,
+    redact,
+    scan_log,
+    tail,
+)
+
+CHROMIUM: Final = "/usr/bin/chromium"
+CHROMIUM_ARGS: Final = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+VIEWPORT: Final = {"width": 1280, "height": 900}
+DEFAULT_TIMEOUT: Final = 420.0
+START_TIMEOUT: Final = 240.0
+STEP_TIMEOUT: Final = 90.0
+UI_TIMEOUT_MS: Final = 20_000
+HIGH_ENTITY: Final = f"binary_sensor.{DEMO_USERNAME}_high"
+RAW_KEY: Final = re.compile(r"component\.cgm_handler\.[\w.]+")
+WRONG_PASSWORD: Final = "not-the-demo-password"  # noqa: S105 - a wrong password on purpose
+INVALID_AUTH: Final = "Dexcom rejected the account name or password"
+DASHBOARD_URL_PATH: Final = "dashboard-glucose"
+DEMO_STATISTICS_ID: Final = "01jcgmdem0000000000000000d"  # docs/dashboard.yaml's entry id
+# Home Assistant integrations its onboarding sets up when the location step is done
+# (components/onboarding/views.py): two would install requirements from PyPI and then go to
+# the internet, met to api.met.no. Stand-ins in the throwaway configuration abort their
+# onboarding flow instead, so nothing leaves this machine.
+OFFLINE_STANDINS: Final = ("google_translate", "met", "radio_browser")
+DOCS: Final = ROOT / "docs"
+# Home Assistant 2026.11 sets up assist_satellite by default, and its service descriptions
+# (websocket get_services, which every page asks for) import assist_pipeline, which imports
+# these two voice packages; its requirements are not in the runtime venv (no wheel builds
+# there) and --skip-pip keeps Home Assistant from going to PyPI for them. Importable
+# stand-ins, never called (no voice here), keep the frontend working.
+VOICE_STANDINS: Final = "voice-standins"
+VOICE_MODULES: Final = {
+    "pymicro_vad": '"""Stand-in: scripts/browser."""\n\n\nclass MicroVad:\n    """Unused."""\n',
+    "pyspeex_noise": (
+        '"""Stand-in: scripts/browser."""\n\n\nclass AudioProcessor:\n    """Unused."""\n'
+    ),
+}
+BRANDS_PATH: Final = "/api/brands/"
+OUR_BRAND_PATH: Final = f"/api/brands/integration/{DOMAIN}/"
+
+# Every text node and the label-like attributes, through open shadow roots; style and script
+# contents are left out. visibleOnly skips elements without a layout box.
+PAGE_TEXT_JS: Final = """(visibleOnly) => {
+  const out = [];
+  const skip = new Set(["STYLE", "SCRIPT", "TEMPLATE", "NOSCRIPT"]);
+  const walk = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) {
+      const text = node.textContent.trim();
+      if (text) out.push(text);
+      return;
+    }
+    if (node.nodeType === Node.ELEMENT_NODE) {
+      if (skip.has(node.tagName)) return;
+      if (visibleOnly && node.getClientRects().length === 0 && !node.shadowRoot
+          && getComputedStyle(node).display !== "contents") return;
+      for (const name of ["label", "placeholder", "title", "aria-label", "helper"]) {
+        const value = node.getAttribute(name);
+        if (value) out.push(value);
+      }
+      if (node.shadowRoot) walk(node.shadowRoot);
+    }
+    for (const child of node.childNodes) walk(child);
+  };
+  walk(document);
+  return out.join("\\n");
+}"""
+# Every <img> through open shadow roots, with whether it loaded.
+IMAGES_JS: Final = """() => {
+  const out = [];
+  const walk = (root) => {
+    for (const img of root.querySelectorAll("img")) {
+      out.push({src: img.currentSrc || img.src || "", complete: img.complete,
+                width: img.naturalWidth});
+    }
+    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return out;
+}"""
+
+
+class BrowserTestError(SmokeError):
+    """A step of the browser test failed; the message says which and why."""
+
+
+@dataclass(slots=True)
+class Report:
+    """What the run found; printed at the end."""
+
+    steps: list[tuple[str, float, str]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    blocked: set[str] = field(default_factory=set)
+    images_checked: int = 0
+    brand_icon: str | None = None
+    log_counts: str = ""
+    log_tail: str | None = None
+    total: float | None = None
+
+    def lines(self) -> list[str]:
+        """Return the report's lines."""
+        lines = [f"  {name:<34} {seconds:6.1f} s  {what}" for name, seconds, what in self.steps]
+        lines.append(f"  images checked         {self.images_checked} (icon {self.brand_icon})")
+        brands = {url for url in self.blocked if urlsplit(url).path.startswith(BRANDS_PATH)}
+        if brands:
+            lines.append(f"  blocked brand images   {len(brands)} of other integrations")
+        if outside := self.blocked - brands:
+            hosts = sorted({urlsplit(url).netloc for url in outside})
+            lines.append(f"  blocked requests       {len(outside)} to {', '.join(hosts)}")
+        lines.append(f"  cgm_handler records    {self.log_counts}")
+        lines.append(f"  whole run              {self.total or 0:.1f} s")
+        if self.log_tail is not None:
+            lines += ["--- end of the Home Assistant log ---", self.log_tail, "---"]
+        lines += [f"  FAILED: {failure}" for failure in self.failures]
+        lines.append("PASS" if not self.failures else "FAIL")
+        return lines
+
+
+def say(message: str) -> None:
+    """Print progress."""
+    print(f"browser: {message}", flush=True)
+
+
+def configuration_yaml(config_dir: Path, http_port: int) -> str:
+    """Return the throwaway configuration: smoke's, plus the example dashboard.
+
+    default_config is left out as in scripts/smoke.py; the integrations the pages need
+    (history for the sensor card's graph, logbook, the recorder for statistics) are named.
+    Latitude and longitude are Home Assistant's defaults, so onboarding's location step
+    keeps them.
+    """
+    return f"""\
+# Written by scripts/browser for one run; deleted afterwards unless --keep.
+homeassistant:
+  name: CGM Handler browser test
+  unit_system: metric
+  time_zone: UTC
+  country: US
+  currency: USD
+  language: en
+
+http:
+  server_host: {HOST}
+  server_port: {http_port}
+
+frontend:
+  themes: {{}}
+api:
+config:
+onboarding:
+history:
+logbook:
+diagnostics:
+system_health:
+
+recorder:
+  db_url: sqlite:///{config_dir / "home-assistant_v2.db"}
+  commit_interval: 1
+
+logger:
+  default: info
+  logs:
+    {INTEGRATION_LOGGER}: debug
+
+lovelace:
+  dashboards:
+    {DASHBOARD_URL_PATH}:
+      mode: yaml
+      filename: glucose-dashboard.yaml
+      title: Glucose
+      icon: mdi:water
+      show_in_sidebar: true
+"""
+
+
+STANDIN_FLOW: Final = '''\
+"""Offline stand-in written by scripts/browser: aborts onboarding's setup of {domain}."""
+
+from homeassistant import config_entries
+
+
+class StandinFlow(config_entries.ConfigFlow, domain="{domain}"):
+    """Abort every flow: the browser test stays off the internet."""
+
+    async def async_step_onboarding(self, data=None):
+        """Abort onboarding's flow."""
+        return self.async_abort(reason="offline_test")
+
+    async def async_step_user(self, user_input=None):
+        """Abort a user's flow."""
+        return self.async_abort(reason="offline_test")
+'''
+
+
+def prepare_config(config_dir: Path, http_port: int, integration: Path) -> None:
+    """Write the configuration, link CGM Handler (integration) and write the stand-ins."""
+    (config_dir / "configuration.yaml").write_text(
+        configuration_yaml(config_dir, http_port), encoding="utf-8"
+    )
+    custom = config_dir / "custom_components"
+    custom.mkdir()
+    (custom / DOMAIN).symlink_to(integration.resolve())
+    for domain in OFFLINE_STANDINS:
+        folder = custom / domain
+        folder.mkdir()
+        manifest = {
+            "domain": domain,
+            "name": f"{domain} (offline stand-in)",
+            "version": "0.0.0",
+            "config_flow": True,
+            "documentation": "https://www.home-assistant.io",
+            "codeowners": [],
+            "requirements": [],
+            "dependencies": [],
+            "iot_class": "local_polling",
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        (folder / "__init__.py").write_text('"""Offline stand-in."""\n', encoding="utf-8")
+        (folder / "config_flow.py").write_text(
+            STANDIN_FLOW.replace("{domain}", domain), encoding="utf-8"
+        )
+    voice = config_dir / VOICE_STANDINS
+    voice.mkdir()
+    for module, text in VOICE_MODULES.items():
+        (voice / f"{module}.py").write_text(text, encoding="utf-8")
+    write_dashboard(config_dir, DEMO_STATISTICS_ID)
+
+
+def write_dashboard(config_dir: Path, entry_id: str) -> None:
+    """Write docs/dashboard.yaml, its statistic ids pointed at the entry."""
+    text = (DOCS / "dashboard.yaml").read_text(encoding="utf-8")
+    (config_dir / "glucose-dashboard.yaml").write_text(
+        text.replace(DEMO_STATISTICS_ID, entry_id.lower()), encoding="utf-8"
+    )
+
+
+def runtime_venv(release: str) -> str:
+    """Return the runtime venv of a release, from scripts/bootstrap's RELEASES."""
+    text = (ROOT / "scripts" / "bootstrap").read_text(encoding="utf-8")
+    table = text.split('RELEASES="', 1)[1].split('"', 1)[0]
+    for line in table.splitlines():
+        if line.split()[:1] == [release]:
+            return line.split()[-1]
+    raise BrowserTestError(f"scripts/bootstrap names no release {release}")
+
+
+class BrowserTest:
+    """One run."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        """Prepare the run."""
+        self.args = args
+        self.report = Report()
+        self.simulator = make_simulator()
+        self.config_dir = Path(tempfile.mkdtemp(prefix="ha-browser-"))
+        # -P: not the repository (in-env's working folder) but the configuration's
+        # custom_components, with the stand-ins; PYTHONPATH: the voice stand-ins.
+        python = (
+            str(ROOT / "scripts" / "in-env"),
+            args.ha_venv,
+            "env",
+            f"PYTHONPATH={self.config_dir / VOICE_STANDINS}",
+            "python",
+            "-P",
+        )
+        # --skip-pip: Home Assistant 2026.11 sets up assist_satellite by default, whose
+        # assist_pipeline would install packages from PyPI; nothing is installed here.
+        self.hass = HomeAssistant(self.config_dir, free_port(), python, ["--skip-pip"])
+        self.owner_password = secrets.token_urlsafe(16)
+        self.secrets: set[str] = {DEMO_PASSWORD, self.owner_password}
+        self.api: Api | None = None
+        self.entry_id = ""
+        self.profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
+        self.shots = self.config_dir / "screens"
+        self.shots.mkdir()
+
+    def all_secrets(self) -> set[str]:
+        """Return every secret known so far, with the simulator's session ids."""
+        return self.secrets | set(self.simulator.accounts.sessions)
+
+    def fail(self, message: str) -> None:
+        """Record a failure."""
+        self.report.failures.append(redact(message, self.all_secrets()))
+
+    async def run(self) -> Report:
+        """Run every step, stop everything, scan the log; return the report."""
+        begin = time.monotonic()
+        try:
+            async with asyncio.timeout(self.args.timeout):
+                await self.steps()
+        except TimeoutError:
+            self.fail(f"gave up after {self.args.timeout:.0f} s in all")
+        except (SmokeError, PlaywrightError) as err:
+            self.fail(str(err).strip())
+        finally:
+            await self.shut_down()
+        if self.report.failures:
+            self.report.log_tail = redact(self.hass.log_tail(), self.all_secrets())
+        self.check_log()
+        self.report.total = time.monotonic() - begin
+        return self.report
+
+    async def steps(self) -> None:
+        """Start the simulator and Home Assistant, then the browser steps."""
+        simulator_url = await self.simulator.start(HOST, 0)
+        origin = simulator_url.removesuffix(BASE_PATH)
+        await asyncio.to_thread(
+            prepare_config, self.config_dir, self.hass.http_port, self.args.integration
+        )
+        say(f"Share simulator at {origin}; Home Assistant config in {self.config_dir}")
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self.api = Api(session, self.hass.base_url)
+            await self.hass.start()
+            say(f"starting Home Assistant at {self.hass.base_url} ({self.args.ha_venv})")
+            await self.wait_until_up()
+            async with async_playwright() as playwright:
+                # A fresh profile (--user-data-dir, which Playwright sets from this folder).
+                context = await playwright.chromium.launch_persistent_context(
+                    str(self.profile),
+                    executable_path=CHROMIUM,
+                    headless=True,
+                    args=list(CHROMIUM_ARGS),
+                    timeout=60_000,
+                    viewport=VIEWPORT,  # type: ignore[arg-type]
+                    color_scheme="light",
+                    locale="en-US",
+                    timezone_id="UTC",
+                    accept_downloads=True,
+                )
+                try:
+                    await self.in_browser(context, origin)
+                finally:
+                    await context.close()
+
+    async def in_browser(self, context: BrowserContext, origin: str) -> None:
+        """Run steps 1 to 6 in the browser."""
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        await context.route("**/*", self.block_outside)
+        page = context.pages[0] if context.pages else await context.new_page()
+        try:
+            await self.step("1 onboarding", self.onboarding(page))
+            await self.step("2 add CGM Handler", self.add_integration(page, origin))
+            await self.step("3 device page", self.device_page(page))
+            await self.step("4 dashboard", self.dashboard(page))
+            await self.step("5 options flow", self.options_flow(page))
+            await self.step("6 diagnostics", self.diagnostics(page))
+        except (SmokeError, PlaywrightError):
+            with contextlib.suppress(PlaywrightError):
+                await page.screenshot(path=self.shots / "failure.png", full_page=True)
+                say(f"page at the failure: {page.url}; screenshot {self.shots / 'failure.png'}")
+                say("visible text: " + (await self.page_text(page, visible=True))[:1500])
+            raise
+
+    async def step(self, name: str, work: Awaitable[str]) -> None:
+        """Run a step, timed, bounded by STEP_TIMEOUT."""
+        begin = time.monotonic()
+        say(f"step {name}")
+        try:
+            async with asyncio.timeout(STEP_TIMEOUT):
+                what = await work
+        except TimeoutError:
+            raise BrowserTestError(f"step {name}: not done within {STEP_TIMEOUT:.0f} s") from None
+        except (SmokeError, PlaywrightError) as err:
+            raise BrowserTestError(f"step {name}: {str(err).strip()[:1500]}") from err
+        self.report.steps.append((name, time.monotonic() - begin, what))
+        say(f"step {name} passed: {what}")
+
+    async def block_outside(self, route: Route) -> None:
+        """Let requests to 127.0.0.1 through; block and note the others."""
+        url = route.request.url
+        host = urlsplit(url).hostname or ""
+        path = urlsplit(url).path
+        if path.startswith(BRANDS_PATH) and not path.startswith(OUR_BRAND_PATH):
+            # Another integration's image, which Home Assistant would fetch from its CDN.
+            self.report.blocked.add(url)
+            await route.abort("internetdisconnected")
+        elif host in {HOST, "localhost"} or url.startswith(("data:", "blob:")):
+            await route.continue_()
+        else:
+            self.report.blocked.add(url)
+            await route.abort("internetdisconnected")
+
+    async def wait_until_up(self) -> None:
+        """Wait until the onboarding API answers."""
+        api = self.rest
+
+        async def probe() -> list[Any] | None:
+            steps = await api.request("GET", "/api/onboarding")
+            return steps if isinstance(steps, list) else None
+
+        await poll(self.hass, "the API of Home Assistant", START_TIMEOUT, probe)
+        say("Home Assistant answers")
+
+    # --- checks on every page ------------------------------------------------------------
+
+    async def page_text(self, page: Page, *, visible: bool = False) -> str:
+        """Return the page's text through shadow roots."""
+        return str(await page.evaluate(PAGE_TEXT_JS, visible))
+
+    async def settle(self, page: Page) -> None:
+        """Wait for the network to calm down (bounded) and a moment for rendering."""
+        with contextlib.suppress(PlaywrightError):
+            await page.wait_for_load_state("networkidle", timeout=10_000)
+        await page.wait_for_timeout(500)
+
+    async def check_page(self, page: Page, where: str) -> str:
+        """Fail on a raw translation key or a broken image; return the visible text."""
+        await self.settle(page)
+        text = await self.page_text(page)
+        if keys := sorted(set(RAW_KEY.findall(text))):
+            raise BrowserTestError(f"{where}: raw translation keys shown: {', '.join(keys)}")
+        # A form field without its translation: the frontend labels it with the raw field
+        # name (component.cgm_handler.config.step.<step>.data.<field> missing).
+        if raw := sorted(set(await page.evaluate(RAW_FIELD_LABELS_JS))):
+            raise BrowserTestError(
+                f"{where}: form fields labelled with their raw keys (missing translation): "
+                + ", ".join(raw)
+            )
+        await self.check_images(page, where)
+        return await self.page_text(page, visible=True)
+
+    async def check_images(self, page: Page, where: str) -> None:
+        """Fail on an image of this Home Assistant that did not load."""
+        images: list[dict[str, Any]] = []
+        for _ in range(20):  # up to 10 s for images still loading
+            images = await page.evaluate(IMAGES_JS)
+            if all(image["complete"] for image in images):
+                break
+            await page.wait_for_timeout(500)
+        broken = []
+        for image in images:
+            src = str(image["src"])
+            if not src or src.startswith("data:"):
+                continue
+            self.report.images_checked += 1
+            if src in self.report.blocked:
+                continue  # blocked on purpose: another integration's image, a map tile
+            local = urlsplit(src).hostname in {HOST, "localhost"}
+            if DOMAIN in src and not local:
+                broken.append(f"{src} (CGM Handler's icon from outside this Home Assistant)")
+            elif local and (not image["complete"] or image["width"] == 0):
+                broken.append(src.split("?", maxsplit=1)[0])
+        if broken:
+            raise BrowserTestError(f"{where}: broken images: {', '.join(broken)}")
+
+    async def type_into(self, page: Page, name: str, text: str) -> None:
+        """Type into the form's input of that field name (its label is checked as text)."""
+        field_input = page.locator(f"input[name='{name}']").first
+        await field_input.click()
+        await field_input.fill("")
+        await field_input.press_sequentially(text, delay=5)
+
+    # --- 1. onboarding -------------------------------------------------------------------
+
+    async def onboarding(self, page: Page) -> str:
+        """Go through onboarding as a person: owner, location, analytics, finish."""
+        await page.goto(self.hass.base_url + "/", wait_until="domcontentloaded")
+        welcome = re.compile("Create my smart home", re.IGNORECASE)
+        await page.get_by_role("button", name=welcome).click()
+        await self.check_page(page, "onboarding, user step")
+        await self.type_into(page, "name", "Browser Test")
+        await self.type_into(page, "username", "tester")
+        await self.type_into(page, "password", self.owner_password)
+        await self.type_into(page, "password_confirm", self.owner_password)
+        await page.get_by_role("button", name=re.compile("Create account", re.IGNORECASE)).click()
+        shown = []
+        for _ in range(6):  # location, country, analytics, integrations: whatever comes
+            await page.wait_for_timeout(1000)
+            if "/onboarding" not in page.url:
+                break
+            await self.check_page(page, f"onboarding ({len(shown) + 2})")
+            for name in ("Next", "Finish"):
+                button = page.get_by_role("button", name=name, exact=True)
+                if await button.count() and await button.first.is_enabled():
+                    shown.append(name)
+                    await button.first.click()
+                    break
+        await page.wait_for_url(re.compile(r"/(lovelace|home)"), timeout=UI_TIMEOUT_MS)
+        tokens = await page.evaluate("localStorage.getItem('hassTokens')")
+        if not tokens:
+            raise BrowserTestError("onboarding left no tokens in the browser")
+        token = json.loads(tokens)["access_token"]
+        self.rest.token = token
+        self.secrets.add(token)
+        await self.check_page(page, "overview after onboarding")
+        confirmed = await self.confirm_http_settings(page)
+        return f"owner typed, then {' -> '.join(shown)}; at {urlsplit(page.url).path}" + (
+            "; confirmed the HTTP server settings" if confirmed else ""
+        )
+
+    async def confirm_http_settings(self, page: Page) -> bool:
+        """Confirm the dialog about configuration.yaml's http settings, when it comes.
+
+        Home Assistant 2026.11 asks once to confirm an http configuration other than the
+        default (here: 127.0.0.1 and a free port); unconfirmed, it would revert them.
+        """
+        dialog_title = page.get_by_text("Confirm new HTTP server configuration").first
+        with contextlib.suppress(PlaywrightError):
+            await dialog_title.wait_for(timeout=8_000)
+        if not await dialog_title.is_visible():
+            return False
+        await page.get_by_role("button", name="Confirm", exact=True).first.click()
+        await dialog_title.wait_for(state="hidden")
+        return True
+
+    # --- 2. config flow ------------------------------------------------------------------
+
+    async def add_integration(self, page: Page, origin: str) -> str:
+        """Add CGM Handler from Settings -> Devices & services, by typing into its form."""
+        await page.goto(self.hass.base_url + "/config/integrations/dashboard")
+        await self.check_page(page, "Devices & services")
+        add = re.compile("Add integration", re.IGNORECASE)
+        await page.get_by_role("button", name=add).first.click()
+        # The dialog opens with the focus in its search field ("Search for a brand name").
+        await page.get_by_placeholder("Search for a brand name").first.wait_for()
+        await page.wait_for_timeout(500)
+        await page.keyboard.type("CGM", delay=20)
+        item = page.get_by_text("CGM Handler", exact=True).last
+        await item.wait_for()
+        await self.check_page(page, "add integration dialog")
+        icon = await self.brand_icon(page)
+        await item.click()
+        await page.get_by_text("Connect to Dexcom Share").first.wait_for()
+        await page.locator("input[name='username']").first.wait_for()
+        text = await self.check_page(page, "config flow form")
+        for label in ("Username, email or phone", "Password", "Region", "Glucose unit"):
+            if label not in text:
+                raise BrowserTestError(f"the config flow's form has no label {label!r}")
+        await self.type_into(page, "username", DEMO_USERNAME)
+        if self.args.screenshots:
+            await page.screenshot(path=DOCS / "setup.png")
+        if await page.locator("input[name='server_url']").first.is_visible():
+            raise BrowserTestError("the Advanced section is not collapsed")
+        await self.type_into(page, "password", WRONG_PASSWORD)
+        await page.get_by_text("Advanced", exact=True).first.click()
+        await page.get_by_text("Server URL").first.wait_for()
+        await self.type_into(page, "server_url", origin)
+        await page.get_by_role("button", name="Submit", exact=True).click()
+        await page.get_by_text(re.compile(INVALID_AUTH)).first.wait_for()
+        await self.check_page(page, "config flow form with the error")
+        await self.type_into(page, "password", DEMO_PASSWORD)
+        await page.get_by_role("button", name="Submit", exact=True).click()
+        finish = page.get_by_role("button", name=re.compile("^(Skip and finish|Finish)$")).first
+        await finish.wait_for(timeout=60_000)
+        await self.check_page(page, "config flow's success")
+        await finish.click()
+        entries = await self.ws({"type": "config_entries/get", "domain": DOMAIN})
+        if not isinstance(entries, list) or len(entries) != 1:
+            raise BrowserTestError(f"expected one {DOMAIN} entry, found {entries}")
+        self.entry_id = str(entries[0]["entry_id"])
+        return f"icon {icon}; wrong password -> '{INVALID_AUTH}...'; entry {self.entry_id}"
+
+    async def brand_icon(self, page: Page) -> str:
+        """Return the path of CGM Handler's icon in the list; fail unless it loaded."""
+        images = await page.evaluate(IMAGES_JS)
+        ours = [image for image in images if f"/{DOMAIN}/" in str(image["src"])]
+        if not ours:
+            raise BrowserTestError("the add integration list shows no icon of CGM Handler")
+        src = str(ours[0]["src"])
+        if not ours[0]["width"]:
+            path = urlsplit(src).path
+            raise BrowserTestError(f"CGM Handler's icon did not load: {path}")
+        self.report.brand_icon = urlsplit(src).path
+        return self.report.brand_icon
+
+    @property
+    def rest(self) -> Api:
+        """Return the REST and websocket client (once Home Assistant is started)."""
+        if self.api is None:
+            raise BrowserTestError("Home Assistant's API is not there yet")
+        return self.api
+
+    async def ws(self, command: dict[str, Any]) -> object:
+        """Send one websocket command with the browser's token."""
+        return await self.rest.ws_command(command)
+
+    async def state(self, entity_id: str) -> dict[str, Any]:
+        """Return an entity's state object."""
+        return as_dict(await self.rest.request("GET", f"/api/states/{entity_id}"), entity_id)
+
+    async def wait_for[T](self, what: str, probe: Callable[[], Awaitable[T | None]]) -> T:
+        """Poll probe until it returns something, bounded."""
+        return await poll(self.hass, what, 60, probe)
+
+    # --- 3. device page ------------------------------------------------------------------
+
+    async def device_page(self, page: Page) -> str:
+        """Open the entry's device; its entities show values."""
+
+        async def glucose() -> float | None:
+            return numeric_state((await self.state(GLUCOSE_ENTITY)).get("state"))
+
+        value = await self.wait_for(f"a number in {GLUCOSE_ENTITY}", glucose)
+        devices = await self.ws({"type": "config/device_registry/list"})
+        ours = [
+            device
+            for device in devices or []  # type: ignore[attr-defined]
+            if self.entry_id in device.get("config_entries", [])
+        ]
+        if len(ours) != 1:
+            raise BrowserTestError(f"expected one device of the entry, found {len(ours)}")
+        await page.goto(f"{self.hass.base_url}/config/devices/device/{ours[0]['id']}")
+        await page.get_by_text("Sensors", exact=True).first.wait_for()
+        text = await self.check_page(page, "device page")
+        missing = [
+            name for name in ("Glucose", "Trend", "Reading time", "mg/dL") if name not in text
+        ]
+        if missing:
+            raise BrowserTestError(f"the device page lacks {missing}")
+        if f"{value:g}" not in text:
+            raise BrowserTestError(f"the device page does not show the glucose {value:g}")
+        return f"{ours[0].get('name')}: glucose {value:g} mg/dL shown with its entities"
+
+    # --- 4. dashboard --------------------------------------------------------------------
+
+    async def dashboard(self, page: Page) -> str:
+        """Check the example dashboard: values and statistics, nothing unavailable."""
+        await asyncio.to_thread(write_dashboard, self.config_dir, self.entry_id)
+        await self.wait_for_statistics()
+        await page.goto(f"{self.hass.base_url}/{DASHBOARD_URL_PATH}/glucose")
+        await page.get_by_text("Time in range per day").first.wait_for()
+        await page.wait_for_function(CHART_READY_JS, arg=2, timeout=30_000)
+        text = await self.check_page(page, "Glucose dashboard")
+        problems = [
+            f"'{bad}'"
+            for bad in ("unavailable", "Entity not available")
+            if bad.lower() in text.lower()
+        ]
+        wanted = ("Glucose", "Trend", "Last reading", "Mean glucose", "GMI", "24 hours", "14 days")
+        problems += [f"no '{name}'" for name in wanted if name not in text]
+        if problems:
+            raise BrowserTestError(f"the dashboard shows {', '.join(problems)}")
+        if self.args.screenshots:
+            await page.screenshot(path=DOCS / "dashboard.png")
+        await page.goto(f"{self.hass.base_url}/{DASHBOARD_URL_PATH}/statistics")
+        await page.wait_for_function(CHART_READY_JS, arg=2, timeout=30_000)
+        await self.check_page(page, "Statistics view")
+        if self.args.screenshots:
+            await page.wait_for_timeout(1000)  # the charts' entry animation
+            await page.screenshot(path=DOCS / "statistics.png")
+        return "glucose, trend, metrics and two statistics charts shown; nothing unavailable"
+
+    async def wait_for_statistics(self) -> None:
+        """Wait until the recorder has imported the entry's hourly glucose statistics."""
+        statistic_id = f"{DOMAIN}:glucose_{self.entry_id.lower()}"
+
+        async def probe() -> bool | None:
+            result = await self.ws(
+                {
+                    "type": "recorder/list_statistic_ids",
+                    "statistic_type": "mean",
+                }
+            )
+            ids = {item.get("statistic_id") for item in result or []}  # type: ignore[attr-defined]
+            return True if statistic_id in ids else None
+
+        await self.wait_for(f"statistics {statistic_id}", probe)
+
+    # --- 5. options flow -----------------------------------------------------------------
+
+    async def options_flow(self, page: Page) -> str:
+        """Change the high limit in the options form; the high sensor follows."""
+        value = numeric_state((await self.state(GLUCOSE_ENTITY)).get("state"))
+        before = (await self.state(HIGH_ENTITY)).get("state")
+        if value is None or before not in {"on", "off"}:
+            raise BrowserTestError(f"glucose {value}, {HIGH_ENTITY} {before}: nothing to change")
+        # A limit that flips the sensor, within 71..249 (above low, below urgent high).
+        high = int(value) - 1 if before == "off" else int(value) + 1
+        high = min(max(high, 71), 249)
+        expected = "on" if value > high else "off"
+        await page.goto(f"{self.hass.base_url}/config/integrations/integration/{DOMAIN}")
+        await self.check_page(page, "CGM Handler's integration page")
+        await page.get_by_role("button", name=re.compile("Configure", re.IGNORECASE)).first.click()
+        await page.get_by_text("Thresholds").first.wait_for()
+        await self.check_page(page, "options form")
+        field_high = (await page.evaluate_handle(LABELLED_INPUT_JS, "High")).as_element()
+        if field_high is None:
+            raise BrowserTestError("the options form has no field labelled High")
+        await field_high.click()
+        await field_high.fill("")
+        await field_high.type(str(high), delay=20)
+        await page.get_by_role("button", name="Submit", exact=True).click()
+        with contextlib.suppress(PlaywrightError):
+            await page.get_by_role("button", name="Finish", exact=True).click(timeout=5_000)
+
+        async def follows() -> str | None:
+            state = (await self.state(HIGH_ENTITY)).get("state")
+            return state if state == expected else None
+
+        await self.wait_for(f"{HIGH_ENTITY} {expected} with high {high}", follows)
+        return f"glucose {value:g}: high {180} -> {high}, {HIGH_ENTITY} {before} -> {expected}"
+
+    # --- 6. diagnostics ------------------------------------------------------------------
+
+    async def diagnostics(self, page: Page) -> str:
+        """Download the entry's diagnostics from its menu; no secret in them."""
+        await page.goto(f"{self.hass.base_url}/config/integrations/integration/{DOMAIN}")
+        await self.check_page(page, "CGM Handler's integration page")
+        # The entry's own menu (the first in its row), not the page's.
+        entry_row = page.locator("ha-config-entry-row").first
+        menu = entry_row.get_by_role("button", name=re.compile("Menu|More|Overflow", re.IGNORECASE))
+        await menu.first.click()
+        async with page.expect_download(timeout=UI_TIMEOUT_MS) as download_info:
+            await page.get_by_text("Download diagnostics", exact=True).first.click()
+        download = await download_info.value
+        path = self.config_dir / "diagnostics.json"
+        await download.save_as(path)
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+        account_ids = set(self.simulator.accounts.by_id)
+        share_secrets = {DEMO_PASSWORD, *self.simulator.accounts.sessions, *account_ids}
+        if count := leaked(text, share_secrets):
+            raise BrowserTestError(
+                f"the diagnostics hold the password, a session id or the account id ({count})"
+            )
+        return (
+            f"{download.suggested_filename}: {len(text)} bytes, keys {sorted(data)[:4]}, no secret"
+        )
+
+    # --- the end -------------------------------------------------------------------------
+
+    async def shut_down(self) -> None:
+        """Stop Home Assistant and the simulator, whatever happened before."""
+        failed_before = bool(self.report.failures)
+        stopped, clean = await self.hass.stop()
+        if not clean and (not failed_before or self.hass.killed):
+            self.fail(f"Home Assistant {stopped}")
+        say(f"Home Assistant stopped: {stopped}")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await self.simulator.stop()
+
+    def check_log(self) -> None:
+        """No warning or error of or about cgm_handler (smoke's check and exemption)."""
+        log = read_text(self.hass.log_path)
+        scan = scan_log(parse_log(log))
+        self.report.log_counts = ", ".join(f"{k} {v}" for k, v in sorted(scan.counts.items()))
+        if log and not scan.counts:
+            self.fail(f"no record of {DOMAIN} recognised in {self.hass.log_path}")
+        for record in scan.failures:
+            self.fail(f"{record.level} in the log: {tail(record.text, 15)}")
+        if count := leaked(log, {DEMO_PASSWORD, *self.simulator.accounts.sessions}):
+            self.fail(f"the log holds the Share password or session ids ({count} of them)")
+
+    def clean_up(self) -> None:
+        """Remove the temporary folders unless --keep."""
+        shutil.rmtree(self.profile, ignore_errors=True)
+        if self.args.keep:
+            say(f"kept {self.config_dir}")
+        else:
+            shutil.rmtree(self.config_dir, ignore_errors=True)
+
+
+# The names of form fields (ha-selector, through shadow roots) whose label is missing or is
+# just the field's name, which is what the frontend shows without a translation.
+RAW_FIELD_LABELS_JS: Final = """() => {
+  const out = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll("ha-selector")) {
+      if (typeof el.name === "string" && el.name && (!el.label || el.label === el.name)) {
+        out.push(el.name);
+      }
+    }
+    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return out;
+}"""
+
+# The <input> whose nearest labelled host (through shadow roots) has exactly that label.
+LABELLED_INPUT_JS: Final = """(label) => {
+  const inputs = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll("input")) inputs.push(el);
+    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  for (const input of inputs) {
+    let node = input;
+    for (let depth = 0; node && depth < 8; depth++) {
+      if (typeof node.label === "string" && node.label) {
+        if (node.label === label) return input;
+        break;
+      }
+      node = node.parentElement || (node.getRootNode && node.getRootNode().host);
+    }
+  }
+  return null;
+}"""
+
+# True once at least N echarts canvases (statistics graphs) have a size, through shadow roots.
+CHART_READY_JS: Final = """(wanted) => {
+  let count = 0;
+  const walk = (root) => {
+    for (const el of root.querySelectorAll("canvas")) if (el.width > 0 && el.height > 0) count++;
+    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) walk(el.shadowRoot);
+  };
+  walk(document);
+  return count >= wanted;
+}"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(prog="python -m scripts.browser", description=__doc__)
+    parser.add_argument("--keep", action="store_true", help="keep the configuration folder")
+    parser.add_argument("--screenshots", action="store_true", help="write the README's PNGs")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    parser.add_argument(
+        "--ha-venv",
+        default=None,
+        help="the venv holding Home Assistant (default: the newest release's runtime venv)",
+    )
+    parser.add_argument(
+        "--integration",
+        type=Path,
+        default=ROOT / "custom_components" / DOMAIN,
+        help="the integration's folder to test (default: this repository's), e.g. a copy "
+        "with a deliberate fault, to see the test catch it",
+    )
+    args = parser.parse_args(argv)
+    if args.ha_venv is None:
+        args.ha_venv = runtime_venv("newest")
+    return args
+
+
+async def async_main(args: argparse.Namespace) -> Report:
+    """Run the test; SIGTERM stops it as Ctrl-C does, cleaning up first."""
+    test = BrowserTest(args)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is not None:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await test.run()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        test.clean_up()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the browser test and print its report; return the exit code."""
+    args = parse_args(argv)
+    try:
+        report = asyncio.run(async_main(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("browser: interrupted", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()), flush=True)
+    return 0 if not report.failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -40,6 +40,7 @@ from custom_components.cgm_handler.const import (
     CONF_REGION,
     CONF_SERVER_URL,
     CONF_UNIT,
+    DEFAULT_OPTIONS,
     DOMAIN,
     MGDL,
 )
@@ -90,7 +91,7 @@ def demo_entry(port: int, account_id: str) -> dict[str, Any]:
             CONF_UNIT: MGDL,
             CONF_SERVER_URL: f"http://127.0.0.1:{port}{BASE_PATH}",
         },
-        options={},
+        options=DEFAULT_OPTIONS,
         source=SOURCE_USER,
         unique_id=account_id,
         version=CgmConfigFlow.VERSION,

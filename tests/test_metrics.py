@@ -247,6 +247,7 @@ async def test_units_names_and_defaults(
         title=mock_config_entry.title,
         unique_id=mock_config_entry.unique_id,
         data={**mock_config_entry.data, CONF_UNIT: MMOLL},
+        options=mock_config_entry.options,
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

@@ -391,16 +391,8 @@ async def test_statistic_ids_and_metadata(
         assert data["has_sum"] is False
 
 
-def test_metadata_for_older_recorders(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Before 2025.4 the recorder knew has_mean only, and unit_class came with 2025.11."""
-    old_keys = frozenset(
-        {"has_mean", "has_sum", "name", "source", "statistic_id", "unit_of_measurement"}
-    )
-    monkeypatch.setattr(cgm_statistics, "_META_KEYS", old_keys)
-    metadata = build_metadata(STATISTICS[0], "01ABC", "jane")
-    assert set(metadata) == old_keys
-    assert metadata["has_mean"] is True
-    monkeypatch.undo()
+def test_metadata_has_no_deprecated_keys() -> None:
+    """The metadata uses mean_type, not the deprecated has_mean."""
     metadata = build_metadata(STATISTICS[0], "01ABC", "jane")
     assert "has_mean" not in metadata
     assert metadata["statistic_id"] == "cgm_handler:glucose_01abc"

@@ -8,7 +8,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_REGION, CONF_SERVER_URL, DOMAIN, LOGGER
+from .const import CONF_REGION, CONF_SERVER_URL, DEFAULT_OPTIONS, DOMAIN, LOGGER
 from .coordinator import CgmConfigEntry, CgmCoordinator, async_clear_lockout
 from .no_readings import async_clear_no_readings
 from .services import async_setup_services
@@ -48,7 +48,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
-    """Store a custom server URL as the service URL with its trailing slash (1.2)."""
+    """Store the service URL with its trailing slash (1.2) and every option (1.3)."""
     if entry.version > 1:
         return False
     if entry.minor_version < 2:  # noqa: PLR2004
@@ -57,6 +57,10 @@ async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> boo
             data[CONF_SERVER_URL] = f"{url}/"
         hass.config_entries.async_update_entry(entry, data=data, minor_version=2)
         LOGGER.debug("Migrated the entry to version 1.2")
+    if entry.minor_version < 3:  # noqa: PLR2004
+        options = {**DEFAULT_OPTIONS, **entry.options}
+        hass.config_entries.async_update_entry(entry, options=options, minor_version=3)
+        LOGGER.debug("Migrated the entry to version 1.3")
     return True
 
 

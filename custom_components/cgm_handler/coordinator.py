@@ -18,7 +18,6 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import (
     CONF_STALE_MINUTES,
-    DEFAULT_STALE_MINUTES,
     DOMAIN,
     HISTORY,
     LOCKOUT_WAIT,
@@ -122,8 +121,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
     @property
     def stale_after(self) -> timedelta:
         """Return the age after which a reading is too old to show."""
-        minutes = self.config_entry.options.get(CONF_STALE_MINUTES, DEFAULT_STALE_MINUTES)
-        return timedelta(minutes=minutes)
+        return timedelta(minutes=self.config_entry.options[CONF_STALE_MINUTES])
 
     def is_fresh(self, reading: GlucoseReading | None) -> bool:
         """Return whether a reading is younger than the stale limit."""

@@ -61,10 +61,6 @@ HOUR_MS: Final = HOUR // MILLISECOND
 
 DATA_HISTORY: HassKey[dict[str, ReadingHistory]] = HassKey(f"{DOMAIN}_history")
 
-# Recorder metadata keys of the running Home Assistant (mean_type since 2025.4, unit_class
-# since 2025.11, has_mean deprecated); never send a key the recorder does not know.
-_META_KEYS: Final = StatisticMetaData.__required_keys__ | StatisticMetaData.__optional_keys__
-
 
 @dataclass(frozen=True, slots=True)
 class HourlyStatistic:
@@ -123,21 +119,16 @@ def hour_start(moment: datetime) -> datetime:
 
 
 def build_metadata(statistic: HourlyStatistic, entry_id: str, title: str) -> StatisticMetaData:
-    """Return the metadata of a statistic in the form the running recorder accepts."""
-    metadata: dict[str, Any] = {
-        "has_sum": False,
-        "name": f"{title} {statistic.name}",
-        "source": DOMAIN,
-        "statistic_id": statistic_id(entry_id, statistic.key),
-        "unit_of_measurement": statistic.unit,
-    }
-    if "mean_type" in _META_KEYS:
-        metadata["mean_type"] = StatisticMeanType.ARITHMETIC
-    else:  # Home Assistant before 2025.4
-        metadata["has_mean"] = True
-    if "unit_class" in _META_KEYS:
-        metadata["unit_class"] = statistic.unit_class
-    return cast("StatisticMetaData", metadata)
+    """Return the metadata of a statistic."""
+    return StatisticMetaData(
+        has_sum=False,
+        mean_type=StatisticMeanType.ARITHMETIC,
+        name=f"{title} {statistic.name}",
+        source=DOMAIN,
+        statistic_id=statistic_id(entry_id, statistic.key),
+        unit_class=statistic.unit_class,
+        unit_of_measurement=statistic.unit,
+    )
 
 
 type HourSource = Callable[[], Mapping[datetime, Sequence[int]]]

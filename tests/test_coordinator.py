@@ -16,7 +16,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 
 from custom_components.cgm_handler.const import DOMAIN, HISTORY, LOCKOUT_WAIT
-from custom_components.cgm_handler.coordinator import CgmCoordinator
+from custom_components.cgm_handler.coordinator import CgmCoordinator, CgmData
 from custom_components.cgm_handler.scheduler import (
     GAP,
     MAX_WAIT,
@@ -24,7 +24,7 @@ from custom_components.cgm_handler.scheduler import (
     READING_INTERVAL,
     TIMER_SLACK,
 )
-from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading
+from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading, Trend
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from scripts.share_simulator.wire import LOGIN_ENDPOINT, READINGS_ENDPOINT
 from tests.conftest import PASSWORD, USERNAME
@@ -524,3 +524,25 @@ async def test_removing_a_locked_entry_removes_its_repair(
     await hass.async_block_till_done()
 
     assert lock_issue(hass, entry.entry_id) is None
+
+
+@pytest.mark.parametrize(
+    ("spacing", "has_previous"),
+    [
+        (READING_INTERVAL, True),
+        (READING_INTERVAL + timedelta(seconds=90), True),
+        (2 * READING_INTERVAL, False),
+        (timedelta(minutes=30), False),
+    ],
+)
+def test_previous_reading_is_the_one_just_before(spacing: timedelta, has_previous: bool) -> None:
+    """The change compares with the reading just before; one missed reading is a hole."""
+    newest = dt_util.utcnow()
+    readings = tuple(
+        GlucoseReading(value=100, trend=Trend.FLAT, time=time, display_time=time)
+        for time in (newest - spacing, newest)
+    )
+    data = CgmData(readings)
+    assert data.latest == readings[1]
+    assert data.previous == (readings[0] if has_previous else None)
+    assert CgmData(readings[1:]).previous is None

@@ -24,7 +24,7 @@ from .const import (
     LOGGER,
 )
 from .no_readings import NoReadingsWatch
-from .scheduler import MAX_WAIT, READING_INTERVAL, TIMER_SLACK, Backfill, PollScheduler
+from .scheduler import GAP, MAX_WAIT, TIMER_SLACK, Backfill, PollScheduler
 from .share import (
     GlucoseReading,
     ShareAccountLockedError,
@@ -89,7 +89,7 @@ class CgmData:
         if len(self.readings) < 2:  # noqa: PLR2004
             return None
         latest, previous = self.readings[-1], self.readings[-2]
-        if latest.time - previous.time > 2 * READING_INTERVAL:
+        if latest.time - previous.time > GAP:
             return None
         return previous
 

@@ -19,7 +19,7 @@ and above 250 whatever the true glucose, while the mean they enter is a bound, n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 import math
 
@@ -34,20 +34,33 @@ GMI_SLOPE = 0.02392
 
 @dataclass(frozen=True, slots=True)
 class GlucoseRange:
-    """A glucose band the consensus reports the share of readings in."""
+    """A glucose range the consensus reports the share of readings in.
+
+    The key names the range's statistic and, with the period, its sensors and their
+    translation keys. Bounds are whole mg/dL, inclusive; None leaves a side open.
+    """
 
     key: str
-    contains: Callable[[int], bool]
+    name: str
+    minimum: int | None
+    maximum: int | None
+    limit: int | None
+    """The glucose limit named in the sensor name, if any."""
+
+    def contains(self, value: int) -> bool:
+        """Return whether a reading (mg/dL) is in the range."""
+        return (self.minimum is None or value >= self.minimum) and (
+            self.maximum is None or value <= self.maximum
+        )
 
 
 RANGES: tuple[GlucoseRange, ...] = (
-    GlucoseRange("time_in_range", lambda value: LOW <= value <= HIGH),
-    GlucoseRange("time_below_70", lambda value: value < LOW),
-    GlucoseRange("time_below_54", lambda value: value < VERY_LOW),
-    GlucoseRange("time_above_180", lambda value: value > HIGH),
-    GlucoseRange("time_above_250", lambda value: value > VERY_HIGH),
+    GlucoseRange("time_in_range", "time in range 70-180 mg/dL", LOW, HIGH, None),
+    GlucoseRange("time_below_70", "time below 70 mg/dL", None, LOW - 1, LOW),
+    GlucoseRange("time_below_54", "time below 54 mg/dL", None, VERY_LOW - 1, VERY_LOW),
+    GlucoseRange("time_above_180", "time above 180 mg/dL", HIGH + 1, None, HIGH),
+    GlucoseRange("time_above_250", "time above 250 mg/dL", VERY_HIGH + 1, None, VERY_HIGH),
 )
-RANGES_BY_KEY = {band.key: band for band in RANGES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +73,8 @@ class GlycemicMetrics:
     maximum: int
     gmi: float
     cv: float
-    time_in_range: float
-    time_below_70: float
-    time_below_54: float
-    time_above_180: float
-    time_above_250: float
+    in_ranges: Mapping[str, float]
+    """The share of readings in each range, in %, by range key."""
 
 
 def gmi(mean_mg_dl: float) -> float:
@@ -73,7 +83,7 @@ def gmi(mean_mg_dl: float) -> float:
 
 
 def percent_in(values: Collection[int], band: GlucoseRange) -> float:
-    """Return the share of the values in a band, in %."""
+    """Return the share of the values in a range, in %."""
     return 100 * sum(1 for value in values if band.contains(value)) / len(values)
 
 
@@ -92,9 +102,5 @@ def compute(values: Iterable[int]) -> GlycemicMetrics | None:
         maximum=max(data),
         gmi=gmi(mean),
         cv=100 * math.sqrt(variance) / mean if mean else 0.0,
-        time_in_range=percent_in(data, RANGES_BY_KEY["time_in_range"]),
-        time_below_70=percent_in(data, RANGES_BY_KEY["time_below_70"]),
-        time_below_54=percent_in(data, RANGES_BY_KEY["time_below_54"]),
-        time_above_180=percent_in(data, RANGES_BY_KEY["time_above_180"]),
-        time_above_250=percent_in(data, RANGES_BY_KEY["time_above_250"]),
+        in_ranges={band.key: percent_in(data, band) for band in RANGES},
     )

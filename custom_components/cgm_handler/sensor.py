@@ -20,10 +20,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import ATTR_OUT_OF_RANGE, CONF_UNIT, MGDL
 from .coordinator import CgmConfigEntry, CgmCoordinator, CgmData
 from .entity import CgmEntity
-from .metrics import HIGH, LOW, VERY_HIGH, VERY_LOW, GlycemicMetrics
+from .metrics import RANGES, GlucoseRange, GlycemicMetrics
 from .share import OutOfRange, Trend
 from .statistics import DATA_HISTORY, ReadingHistory
-from .units import convert, to_unit
+from .units import convert, precision, to_unit
 
 PARALLEL_UPDATES = 0
 
@@ -62,7 +62,7 @@ def _rate(data: CgmData, unit: str) -> float | None:
     if change is None or data.latest is None or data.previous is None:
         return None
     minutes = (data.latest.time - data.previous.time).total_seconds() / 60
-    return round(convert(change / minutes, unit), 1 if unit == MGDL else 2)
+    return round(convert(change / minutes, unit), precision(unit) + 1)
 
 
 SENSORS: tuple[CgmSensorEntityDescription, ...] = (
@@ -134,15 +134,15 @@ PERIODS: tuple[tuple[str, timedelta], ...] = (
 DISABLED_BY_DEFAULT = frozenset({"gmi_24h", "time_below_54_24h", "time_above_250_24h"})
 
 
+def _in_range(band: GlucoseRange) -> Callable[[GlycemicMetrics], float]:
+    return lambda metrics: metrics.in_ranges[band.key]
+
+
 # key, value, glucose limit named in the entity name
-METRICS: tuple[tuple[str, Callable[[GlycemicMetrics], float], int | None], ...] = (
+PERCENT_METRICS: tuple[tuple[str, Callable[[GlycemicMetrics], float], int | None], ...] = (
     ("gmi", lambda metrics: metrics.gmi, None),
     ("cv", lambda metrics: metrics.cv, None),
-    ("time_in_range", lambda metrics: metrics.time_in_range, None),
-    ("time_below_70", lambda metrics: metrics.time_below_70, LOW),
-    ("time_below_54", lambda metrics: metrics.time_below_54, VERY_LOW),
-    ("time_above_180", lambda metrics: metrics.time_above_180, HIGH),
-    ("time_above_250", lambda metrics: metrics.time_above_250, VERY_HIGH),
+    *((band.key, _in_range(band), band.limit) for band in RANGES),
 )
 
 
@@ -160,7 +160,7 @@ def _metric_descriptions(suffix: str, period: timedelta) -> list[CgmMetricSensor
             value_fn=lambda metrics: metrics.mean,
         )
     ]
-    for name, value_fn, threshold in METRICS:
+    for name, value_fn, threshold in PERCENT_METRICS:
         key = f"{name}_{suffix}"
         descriptions.append(
             CgmMetricSensorEntityDescription(
@@ -212,13 +212,12 @@ class CgmSensor(CgmEntity, SensorEntity):
         """Show glucose in the unit chosen for the entry."""
         super().__init__(coordinator, description)
         self._unit = coordinator.config_entry.data[CONF_UNIT]
-        precision = 0 if self._unit == MGDL else 1
         if description.in_glucose_unit:
             self._attr_suggested_unit_of_measurement = self._unit
-            self._attr_suggested_display_precision = precision
+            self._attr_suggested_display_precision = precision(self._unit)
         elif description.key == "rate_of_change":
             self._attr_native_unit_of_measurement = f"{self._unit}/min"
-            self._attr_suggested_display_precision = precision + 1
+            self._attr_suggested_display_precision = precision(self._unit) + 1
 
     @property
     def available(self) -> bool:
@@ -256,7 +255,7 @@ class CgmMetricSensor(CgmEntity, SensorEntity):
         unit = coordinator.config_entry.data[CONF_UNIT]
         if description.device_class is SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION:
             self._attr_suggested_unit_of_measurement = unit
-            self._attr_suggested_display_precision = 0 if unit == MGDL else 1
+            self._attr_suggested_display_precision = precision(unit)
         if description.threshold is not None:
             self._attr_translation_placeholders = {
                 "threshold": f"{to_unit(description.threshold, unit)} {unit}"

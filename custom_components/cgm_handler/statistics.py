@@ -20,7 +20,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-import math
 from typing import Any, Final, cast
 
 from homeassistant.components.recorder.models import (
@@ -44,7 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .const import DOMAIN, LOGGER, MGDL
 from .coordinator import CgmConfigEntry
-from .metrics import RANGES, GlucoseRange, GlycemicMetrics, compute, percent_in
+from .metrics import RANGES, GlucoseRange, GlycemicMetrics, compute
 from .share import GlucoseReading
 
 HOUR: Final = timedelta(hours=1)
@@ -70,28 +69,21 @@ class HourlyStatistic:
     name: str
     unit: str | None
     unit_class: str | None
-    values_fn: Callable[[Sequence[int]], dict[str, float]]
+    values_fn: Callable[[GlycemicMetrics], dict[str, float]]
 
 
-def _glucose(values: Sequence[int]) -> dict[str, float]:
-    return {
-        "mean": math.fsum(values) / len(values),
-        "min": float(min(values)),
-        "max": float(max(values)),
-    }
+def _glucose(metrics: GlycemicMetrics) -> dict[str, float]:
+    return {"mean": metrics.mean, "min": float(metrics.minimum), "max": float(metrics.maximum)}
 
 
-def _share(band: GlucoseRange) -> Callable[[Sequence[int]], dict[str, float]]:
-    return lambda values: {"mean": percent_in(values, band)}
+def _share(band: GlucoseRange) -> Callable[[GlycemicMetrics], dict[str, float]]:
+    return lambda metrics: {"mean": metrics.in_ranges[band.key]}
 
 
-RANGE_NAMES: Final = {
-    "time_in_range": "time in range 70-180 mg/dL",
-    "time_below_70": "time below 70 mg/dL",
-    "time_below_54": "time below 54 mg/dL",
-    "time_above_180": "time above 180 mg/dL",
-    "time_above_250": "time above 250 mg/dL",
-}
+def _count(metrics: GlycemicMetrics) -> dict[str, float]:
+    return {"mean": metrics.readings}
+
+
 READINGS_KEY: Final = "readings"
 
 # The reading count comes last: the recorder runs imports in order, so a count in the
@@ -100,11 +92,10 @@ STATISTICS: Final[tuple[HourlyStatistic, ...]] = (
     HourlyStatistic(
         "glucose", "glucose", MGDL, BloodGlucoseConcentrationConverter.UNIT_CLASS, _glucose
     ),
-    *(
-        HourlyStatistic(band.key, RANGE_NAMES[band.key], PERCENTAGE, None, _share(band))
-        for band in RANGES
+    *(HourlyStatistic(band.key, band.name, PERCENTAGE, None, _share(band)) for band in RANGES),
+    HourlyStatistic(
+        READINGS_KEY, "readings", None, None, lambda metrics: {"mean": metrics.readings}
     ),
-    HourlyStatistic(READINGS_KEY, "readings", None, None, lambda values: {"mean": len(values)}),
 )
 
 
@@ -204,12 +195,15 @@ class StatisticsImporter:
             for hour, values in by_hour.items()
             if hour >= oldest and len(values) > self.known.get(hour, 0)
         )
-        if hours:
+        by_hour_metrics = {
+            hour: metrics for hour in hours if (metrics := compute(by_hour[hour])) is not None
+        }
+        if by_hour_metrics:
             entry_id, title = self.entry.entry_id, self.entry.title
             for statistic in STATISTICS:
                 rows = [
-                    cast("StatisticData", {"start": hour, **statistic.values_fn(by_hour[hour])})
-                    for hour in hours
+                    cast("StatisticData", {"start": hour, **statistic.values_fn(metrics)})
+                    for hour, metrics in by_hour_metrics.items()
                 ]
                 metadata = build_metadata(statistic, entry_id, title)
                 async_add_external_statistics(self.hass, metadata, rows)

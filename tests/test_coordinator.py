@@ -15,7 +15,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 
-from custom_components.cgm_handler.const import DOMAIN, HISTORY, LOCKOUT_WAIT
+from custom_components.cgm_handler.const import BUFFER, DOMAIN, LOCKOUT_WAIT
 from custom_components.cgm_handler.coordinator import CgmCoordinator, CgmData
 from custom_components.cgm_handler.scheduler import (
     GAP,
@@ -190,7 +190,7 @@ async def test_buffer_keeps_one_day(
     now = dt_util.utcnow()
     readings = coordinator_of(entry.runtime_data).data.readings
     assert polls[-1].time == now
-    assert readings[0].time >= now - HISTORY
+    assert readings[0].time >= now - BUFFER
     assert readings[0].time > first.time + timedelta(hours=25)
     assert len(readings) <= MAX_COUNT
     assert as_pairs(readings) == as_pairs(published(simulator))
@@ -287,7 +287,7 @@ async def test_wrong_password_starts_reauth_once(
     assert account.logins == logins + 1
     assert simulator.requests[READINGS_ENDPOINT] == readings_requests
     assert len(hass.config_entries.flow.async_progress_by_handler(DOMAIN)) == 1
-    assert caplog.text.count("Authentication failed while fetching cgm_handler data") == 1
+    assert caplog.text.count("Authentication failed while fetching jane data") == 1
     # Without new readings the glucose goes stale.
     state = hass.states.get("sensor.jane_glucose")
     assert state is not None
@@ -481,9 +481,9 @@ async def test_connection_errors_back_off(
         MAX_WAIT.total_seconds(), abs=LATE.total_seconds()
     )
 
-    errors = [r for r in caplog.records if "Error fetching cgm_handler data" in r.message]
+    errors = [r for r in caplog.records if "Error fetching jane data" in r.message]
     assert [r.levelno for r in errors] == [logging.ERROR]
-    back = [r for r in caplog.records if "Fetching cgm_handler data recovered" in r.message]
+    back = [r for r in caplog.records if "Fetching jane data recovered" in r.message]
     assert [r.levelno for r in back] == [logging.INFO]
     coordinator = coordinator_of(entry.runtime_data)
     assert coordinator.last_update_success

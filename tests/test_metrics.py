@@ -17,9 +17,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import CONF_UNIT, MMOLL
+from custom_components.cgm_handler.history import to_ms
 from custom_components.cgm_handler.metrics import GlycemicMetrics, compute, gmi
 from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW
-from custom_components.cgm_handler.statistics import to_ms
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
 from tests.helpers import make_entry, published, setup_entry

@@ -35,16 +35,19 @@ from sqlalchemy.exc import OperationalError
 
 from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.coordinator import CgmCoordinator
+from custom_components.cgm_handler.history import (
+    STORAGE_VERSION as HISTORY_VERSION,
+    storage_key,
+    stored_form,
+    to_ms,
+)
 from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW
 from custom_components.cgm_handler.statistics import (
     HOUR,
     STATISTICS,
-    STORAGE_VERSION as HISTORY_VERSION,
     build_metadata,
     hour_start,
     statistic_id,
-    storage_key,
-    to_ms,
 )
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
@@ -436,7 +439,7 @@ async def test_hours_beyond_the_window_are_rebuilt_from_the_history(
     hass_storage[storage_key(entry.entry_id)] = {
         "version": HISTORY_VERSION,
         "key": storage_key(entry.entry_id),
-        "data": {"readings": [[to_ms(r.time), r.value] for r in older]},
+        "data": stored_form({to_ms(r.time): r.value for r in older}),
     }
     kim = Run(hass, freezer, simulator, entry, monkeypatch)
 

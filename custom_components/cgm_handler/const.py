@@ -35,5 +35,6 @@ DEFAULT_STALE_MINUTES: Final = 15
 # Stored in the options of every entry when it is created (or migrated to 1.3).
 DEFAULT_OPTIONS: Final = {**DEFAULT_THRESHOLDS, CONF_STALE_MINUTES: DEFAULT_STALE_MINUTES}
 
-HISTORY: Final = timedelta(hours=24)
+# The readings the coordinator keeps whole (trend, time): Share's 24-hour window.
+BUFFER: Final = timedelta(hours=24)
 LOCKOUT_WAIT: Final = timedelta(minutes=30)

@@ -19,7 +19,7 @@ and above 250 whatever the true glucose, while the mean they enter is a bound, n
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 import math
 
@@ -77,30 +77,74 @@ class GlycemicMetrics:
     """The share of readings in each range, in %, by range key."""
 
 
+class Totals:
+    """What the metrics of a set of readings are computed from; totals add up."""
+
+    __slots__ = ("count", "in_ranges", "maximum", "minimum", "squares", "total")
+
+    def __init__(self) -> None:
+        """Start with no readings."""
+        self.count = 0
+        self.total = 0
+        self.squares = 0
+        self.minimum: int | None = None
+        self.maximum: int | None = None
+        self.in_ranges = [0] * len(RANGES)
+
+    def add_all(self, values: Iterable[int]) -> None:
+        """Count readings (mg/dL)."""
+        for value in values:
+            self.count += 1
+            self.total += value
+            self.squares += value * value
+            self.minimum = value if self.minimum is None else min(self.minimum, value)
+            self.maximum = value if self.maximum is None else max(self.maximum, value)
+            for index, band in enumerate(RANGES):
+                if band.contains(value):
+                    self.in_ranges[index] += 1
+
+    def merge(self, other: Totals) -> None:
+        """Count the readings of other totals too."""
+        if other.minimum is None or other.maximum is None:
+            return
+        self.count += other.count
+        self.total += other.total
+        self.squares += other.squares
+        self.minimum = other.minimum if self.minimum is None else min(self.minimum, other.minimum)
+        self.maximum = other.maximum if self.maximum is None else max(self.maximum, other.maximum)
+        self.in_ranges = [
+            mine + theirs for mine, theirs in zip(self.in_ranges, other.in_ranges, strict=True)
+        ]
+
+    def metrics(self) -> GlycemicMetrics | None:
+        """Return the metrics of the readings counted, or None when there are none."""
+        count = self.count
+        if self.minimum is None or self.maximum is None:
+            return None
+        mean = self.total / count
+        # The population variance, exact in integers until the one division.
+        variance = (count * self.squares - self.total * self.total) / (count * count)
+        return GlycemicMetrics(
+            readings=count,
+            mean=mean,
+            minimum=self.minimum,
+            maximum=self.maximum,
+            gmi=gmi(mean),
+            cv=100 * math.sqrt(variance) / mean if mean else 0.0,
+            in_ranges={
+                band.key: 100 * inside / count
+                for band, inside in zip(RANGES, self.in_ranges, strict=True)
+            },
+        )
+
+
 def gmi(mean_mg_dl: float) -> float:
     """Return the glucose management indicator (%) of a mean glucose in mg/dL."""
     return GMI_INTERCEPT + GMI_SLOPE * mean_mg_dl
 
 
-def percent_in(values: Collection[int], band: GlucoseRange) -> float:
-    """Return the share of the values in a range, in %."""
-    return 100 * sum(1 for value in values if band.contains(value)) / len(values)
-
-
 def compute(values: Iterable[int]) -> GlycemicMetrics | None:
     """Return the metrics of the readings (mg/dL), or None when there are none."""
-    data = list(values)
-    count = len(data)
-    if not count:
-        return None
-    mean = math.fsum(data) / count
-    variance = math.fsum((value - mean) ** 2 for value in data) / count
-    return GlycemicMetrics(
-        readings=count,
-        mean=mean,
-        minimum=min(data),
-        maximum=max(data),
-        gmi=gmi(mean),
-        cv=100 * math.sqrt(variance) / mean if mean else 0.0,
-        in_ranges={band.key: percent_in(data, band) for band in RANGES},
-    )
+    totals = Totals()
+    totals.add_all(values)
+    return totals.metrics()

@@ -18,11 +18,10 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import ATTR_OUT_OF_RANGE, CONF_UNIT, MGDL
-from .coordinator import CgmConfigEntry, CgmCoordinator, CgmData
+from .coordinator import METRIC_PERIODS, CgmConfigEntry, CgmCoordinator, CgmData
 from .entity import CgmEntity
 from .metrics import RANGES, GlucoseRange, GlycemicMetrics
 from .share import OutOfRange, Trend
-from .statistics import DATA_HISTORY, ReadingHistory
 from .units import convert, precision, to_unit
 
 PARALLEL_UPDATES = 0
@@ -119,16 +118,13 @@ SENSORS: tuple[CgmSensorEntityDescription, ...] = (
 class CgmMetricSensorEntityDescription(SensorEntityDescription):
     """A consensus metric over the readings of a period (see metrics.py)."""
 
-    period: timedelta
+    metrics_fn: Callable[[CgmData], GlycemicMetrics | None]
     value_fn: Callable[[GlycemicMetrics], float]
     threshold: int | None = None
     """The glucose limit (mg/dL) named in the entity name, in the entry's unit."""
 
 
-PERIODS: tuple[tuple[str, timedelta], ...] = (
-    ("24h", timedelta(hours=24)),
-    ("14d", timedelta(days=14)),
-)
+PERIODS: tuple[tuple[str, timedelta], ...] = tuple(zip(("24h", "14d"), METRIC_PERIODS, strict=True))
 # Rarely useful over one day: GMI estimates A1C from 14 days or more (consensus), and the
 # level 2 ranges are a fraction of a percent most days. Users can enable them.
 DISABLED_BY_DEFAULT = frozenset({"gmi_24h", "time_below_54_24h", "time_above_250_24h"})
@@ -149,6 +145,10 @@ PERCENT_METRICS: tuple[tuple[str, Callable[[GlycemicMetrics], float], int | None
 def _metric_descriptions(suffix: str, period: timedelta) -> list[CgmMetricSensorEntityDescription]:
     """Return the metric sensors of one period: mean glucose, then the percentages."""
     mean_key = f"mean_glucose_{suffix}"
+
+    def metrics_fn(data: CgmData) -> GlycemicMetrics | None:
+        return data.metrics.get(period)
+
     descriptions = [
         CgmMetricSensorEntityDescription(
             key=mean_key,
@@ -156,7 +156,7 @@ def _metric_descriptions(suffix: str, period: timedelta) -> list[CgmMetricSensor
             device_class=SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION,
             state_class=SensorStateClass.MEASUREMENT,
             native_unit_of_measurement=MGDL,
-            period=period,
+            metrics_fn=metrics_fn,
             value_fn=lambda metrics: metrics.mean,
         )
     ]
@@ -170,7 +170,7 @@ def _metric_descriptions(suffix: str, period: timedelta) -> list[CgmMetricSensor
                 native_unit_of_measurement=PERCENTAGE,
                 suggested_display_precision=1,
                 entity_registry_enabled_default=key not in DISABLED_BY_DEFAULT,
-                period=period,
+                metrics_fn=metrics_fn,
                 value_fn=value_fn,
                 threshold=threshold,
             )
@@ -192,11 +192,10 @@ async def async_setup_entry(
 ) -> None:
     """Add the sensors of one Dexcom account."""
     coordinator = entry.runtime_data
-    history = hass.data[DATA_HISTORY][entry.entry_id]
     async_add_entities(
         [
             *(CgmSensor(coordinator, description) for description in SENSORS),
-            *(CgmMetricSensor(coordinator, description, history) for description in METRIC_SENSORS),
+            *(CgmMetricSensor(coordinator, description) for description in METRIC_SENSORS),
         ]
     )
 
@@ -244,14 +243,10 @@ class CgmMetricSensor(CgmEntity, SensorEntity):
     entity_description: CgmMetricSensorEntityDescription
 
     def __init__(
-        self,
-        coordinator: CgmCoordinator,
-        description: CgmMetricSensorEntityDescription,
-        history: ReadingHistory,
+        self, coordinator: CgmCoordinator, description: CgmMetricSensorEntityDescription
     ) -> None:
-        """Compute the metric from the entry's reading history."""
+        """Show the metric in the entry's unit where it is a glucose value."""
         super().__init__(coordinator, description)
-        self._history = history
         unit = coordinator.config_entry.data[CONF_UNIT]
         if description.device_class is SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION:
             self._attr_suggested_unit_of_measurement = unit
@@ -263,7 +258,7 @@ class CgmMetricSensor(CgmEntity, SensorEntity):
 
     @property
     def _metrics(self) -> GlycemicMetrics | None:
-        return self._history.metrics(self.entity_description.period)
+        return self.entity_description.metrics_fn(self.coordinator.data)
 
     @property
     def available(self) -> bool:

@@ -57,6 +57,10 @@ class ReadingHistory:
         self._hours: dict[int, dict[int, int]] = {}
         """mg/dL by epoch milliseconds, per UTC hour (epoch milliseconds of its start)."""
         self._totals: dict[int, Totals] = {}
+        self._last = 0
+        """The start of the newest hour."""
+        self._trimmed_before = 0
+        """The start of the oldest hour kept at the last trim of whole hours."""
         self._dirty = False
 
     async def async_load(self) -> None:
@@ -74,6 +78,7 @@ class ReadingHistory:
             return None
         hour[ms] = value
         self._totals.pop(start, None)
+        self._last = max(self._last, start)
         return start
 
     @callback
@@ -89,11 +94,13 @@ class ReadingHistory:
         }
         changed = bool(added)
         cutoff = to_ms(now - self.span)
-        for start in [start for start in self._hours if start + HOUR_MS <= cutoff + 1]:
-            del self._hours[start]
-            self._totals.pop(start, None)
-            changed = True
         oldest = cutoff // HOUR_MS * HOUR_MS
+        if oldest > self._trimmed_before:  # once an hour
+            self._trimmed_before = oldest
+            for start in [start for start in self._hours if start < oldest]:
+                del self._hours[start]
+                self._totals.pop(start, None)
+                changed = True
         if (hour := self._hours.get(oldest)) and any(ms <= cutoff for ms in hour):
             if kept := {ms: value for ms, value in hour.items() if ms > cutoff}:
                 self._hours[oldest] = kept
@@ -115,11 +122,11 @@ class ReadingHistory:
         since = to_ms(now - period)
         first = since // HOUR_MS * HOUR_MS
         totals = Totals()
-        for start, values in self._hours.items():
-            if start > first:
+        values = self._hours.get(first, {})
+        totals.add_all(value for ms, value in values.items() if ms > since)
+        for start in range(first + HOUR_MS, self._last + 1, HOUR_MS):
+            if values := self._hours.get(start, {}):
                 totals.merge(self._hour_totals(start, values))
-            elif start == first:
-                totals.add_all(value for ms, value in values.items() if ms > since)
         return totals.metrics()
 
     def _hour_totals(self, start: int, values: Mapping[int, int]) -> Totals:
@@ -134,11 +141,15 @@ class ReadingHistory:
         """Return the time of the newest reading."""
         if not self._hours:
             return None
-        return from_ms(max(self._hours[max(self._hours)]))
+        return from_ms(max(self._hours[self._last]))
 
-    def counts(self) -> dict[datetime, int]:
-        """Return the number of readings per UTC hour."""
-        return {from_ms(start): len(values) for start, values in self._hours.items()}
+    def hours(self) -> list[datetime]:
+        """Return the UTC hours that have readings."""
+        return [from_ms(start) for start in self._hours]
+
+    def count(self, hour: datetime) -> int:
+        """Return the number of readings of one UTC hour."""
+        return len(self._hours.get(to_ms(hour), {}))
 
     def hour_metrics(self, hour: datetime) -> GlycemicMetrics | None:
         """Return the metrics of the readings of one UTC hour."""

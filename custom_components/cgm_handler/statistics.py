@@ -161,19 +161,19 @@ class StatisticsImporter:
         self._loaded = True
         # Hours older than Share's window only change when the recorder lost them (a purge,
         # a new database) or never had them: the history then has more readings.
-        self._pending.update(self.history.counts())
+        self._pending.update(self.history.hours())
         self._import()
 
     def _import(self) -> None:
         """Import every pending hour that has more readings than the recorder holds."""
         oldest = hour_start(dt_util.utcnow() - self.history.span)
-        for hour in [hour for hour in self.known if hour < oldest]:
-            del self.known[hour]
-        counts = self.history.counts()
+        if not self._pending.issubset(self.known):  # a new hour: once an hour
+            for hour in [hour for hour in self.known if hour < oldest]:
+                del self.known[hour]
         hours = sorted(
             hour
             for hour in self._pending
-            if hour >= oldest and counts.get(hour, 0) > self.known.get(hour, 0)
+            if hour >= oldest and self.history.count(hour) > self.known.get(hour, 0)
         )
         self._pending.clear()
         by_hour = {hour: metrics for hour in hours if (metrics := self.history.hour_metrics(hour))}

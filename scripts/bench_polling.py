@@ -24,8 +24,8 @@ from custom_components.cgm_handler.scheduler import (
     window_since,
 )
 from custom_components.cgm_handler.share import ShareClient
-from custom_components.cgm_handler.share.const import LOGIN_ENDPOINT, READINGS_ENDPOINT
 from scripts.share_simulator import Backlog, ManualClock, ShareSimulator
+from scripts.share_simulator.wire import LOGIN_ENDPOINT, READINGS_ENDPOINT
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)

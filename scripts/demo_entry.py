@@ -40,12 +40,14 @@ from custom_components.cgm_handler.const import (
     CONF_REGION,
     CONF_SERVER_URL,
     CONF_UNIT,
+    DEFAULT_OPTIONS,
     DOMAIN,
     MGDL,
 )
-from custom_components.cgm_handler.statistics import (
+from custom_components.cgm_handler.history import (
     STORAGE_VERSION as HISTORY_VERSION,
     storage_key,
+    stored_form,
     to_ms,
 )
 from scripts.share_simulator import BASE_PATH, Reading, ShareSimulator
@@ -90,7 +92,7 @@ def demo_entry(port: int, account_id: str) -> dict[str, Any]:
             CONF_UNIT: MGDL,
             CONF_SERVER_URL: f"http://127.0.0.1:{port}{BASE_PATH}",
         },
-        options={},
+        options=DEFAULT_OPTIONS,
         source=SOURCE_USER,
         unique_id=account_id,
         version=CgmConfigFlow.VERSION,
@@ -124,7 +126,7 @@ def ensure_demo_entry(config_dir: Path, port: int, seed: str = DEMO_SEED) -> boo
     history = storage / storage_key(DEMO_ENTRY_ID)
     storage.mkdir(parents=True, exist_ok=True)
     if not history.exists():
-        data = {"readings": [[to_ms(reading.time), reading.value] for reading in readings]}
+        data = stored_form({to_ms(reading.time): reading.value for reading in readings})
         save_json(str(history), storage_file(history.name, HISTORY_VERSION, data))
     entries.append(demo_entry(port, account_id))
     save_json(str(path), stored, private=True, atomic_writes=True)

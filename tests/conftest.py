@@ -19,6 +19,7 @@ from custom_components.cgm_handler.const import (
     CONF_REGION,
     CONF_SERVER_URL,
     CONF_UNIT,
+    DEFAULT_OPTIONS,
     DOMAIN,
     MGDL,
 )
@@ -129,6 +130,7 @@ def mock_config_entry(simulator: ShareSimulator) -> MockConfigEntry:
             CONF_UNIT: MGDL,
             CONF_SERVER_URL: simulator.base_url,
         },
+        options=DEFAULT_OPTIONS,
     )
 
 

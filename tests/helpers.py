@@ -30,6 +30,7 @@ from custom_components.cgm_handler.const import (
     CONF_REGION,
     CONF_SERVER_URL,
     CONF_UNIT,
+    DEFAULT_OPTIONS,
     DOMAIN,
     MGDL,
 )
@@ -118,7 +119,7 @@ def make_entry(
             CONF_UNIT: unit,
             CONF_SERVER_URL: simulator.base_url,
         },
-        options=options or {},
+        options={**DEFAULT_OPTIONS, **(options or {})},
     )
 
 

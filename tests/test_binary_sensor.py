@@ -128,7 +128,7 @@ async def test_limits_from_options(
         options: dict[str, Any] = {
             key: value + offset for key, offset in zip(LIMITS, offsets, strict=True)
         }
-        hass.config_entries.async_update_entry(entry, options=options)
+        hass.config_entries.async_update_entry(entry, options={**entry.options, **options})
         entry.runtime_data.async_update_listeners()
         await hass.async_block_till_done()
 

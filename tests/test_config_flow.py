@@ -33,6 +33,7 @@ from custom_components.cgm_handler.const import (
     CONF_UNIT,
     CONF_URGENT_HIGH,
     CONF_URGENT_LOW,
+    DEFAULT_OPTIONS,
     DOMAIN,
 )
 from custom_components.cgm_handler.share import (
@@ -116,6 +117,7 @@ def entry(hass: HomeAssistant) -> MockConfigEntry:
         title=USERNAME,
         unique_id=ACCOUNT_ID,
         data=dict(ENTRY_DATA),
+        options=DEFAULT_OPTIONS,
     )
     config_entry.add_to_hass(hass)
     return config_entry
@@ -220,6 +222,13 @@ async def test_user_flow_default_unit(
         CONF_PASSWORD: PASSWORD,
         CONF_REGION: region,
         CONF_UNIT: unit,
+    }
+    assert result["options"] == {
+        CONF_URGENT_LOW: 54,
+        CONF_LOW: 70,
+        CONF_HIGH: 180,
+        CONF_URGENT_HIGH: 250,
+        CONF_STALE_MINUTES: 15,
     }
     assert result["result"].unique_id == ACCOUNT_ID
     mock_client.assert_called_once_with(
@@ -971,7 +980,7 @@ async def test_options_thresholds_order(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "thresholds_order"}
     assert _suggested(result) == submitted
-    assert entry.options == {}
+    assert entry.options == DEFAULT_OPTIONS
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**submitted, **_defaults(result)}

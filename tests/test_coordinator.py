@@ -15,8 +15,8 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 
-from custom_components.cgm_handler.const import DOMAIN, HISTORY, LOCKOUT_WAIT
-from custom_components.cgm_handler.coordinator import CgmCoordinator
+from custom_components.cgm_handler.const import BUFFER, DOMAIN, LOCKOUT_WAIT
+from custom_components.cgm_handler.coordinator import CgmCoordinator, CgmData
 from custom_components.cgm_handler.scheduler import (
     GAP,
     MAX_WAIT,
@@ -24,7 +24,7 @@ from custom_components.cgm_handler.scheduler import (
     READING_INTERVAL,
     TIMER_SLACK,
 )
-from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading
+from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading, Trend
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from scripts.share_simulator.wire import LOGIN_ENDPOINT, READINGS_ENDPOINT
 from tests.conftest import PASSWORD, USERNAME
@@ -190,7 +190,7 @@ async def test_buffer_keeps_one_day(
     now = dt_util.utcnow()
     readings = coordinator_of(entry.runtime_data).data.readings
     assert polls[-1].time == now
-    assert readings[0].time >= now - HISTORY
+    assert readings[0].time >= now - BUFFER
     assert readings[0].time > first.time + timedelta(hours=25)
     assert len(readings) <= MAX_COUNT
     assert as_pairs(readings) == as_pairs(published(simulator))
@@ -287,7 +287,7 @@ async def test_wrong_password_starts_reauth_once(
     assert account.logins == logins + 1
     assert simulator.requests[READINGS_ENDPOINT] == readings_requests
     assert len(hass.config_entries.flow.async_progress_by_handler(DOMAIN)) == 1
-    assert caplog.text.count("Authentication failed while fetching cgm_handler data") == 1
+    assert caplog.text.count("Authentication failed while fetching jane data") == 1
     # Without new readings the glucose goes stale.
     state = hass.states.get("sensor.jane_glucose")
     assert state is not None
@@ -481,9 +481,9 @@ async def test_connection_errors_back_off(
         MAX_WAIT.total_seconds(), abs=LATE.total_seconds()
     )
 
-    errors = [r for r in caplog.records if "Error fetching cgm_handler data" in r.message]
+    errors = [r for r in caplog.records if "Error fetching jane data" in r.message]
     assert [r.levelno for r in errors] == [logging.ERROR]
-    back = [r for r in caplog.records if "Fetching cgm_handler data recovered" in r.message]
+    back = [r for r in caplog.records if "Fetching jane data recovered" in r.message]
     assert [r.levelno for r in back] == [logging.INFO]
     coordinator = coordinator_of(entry.runtime_data)
     assert coordinator.last_update_success
@@ -524,3 +524,25 @@ async def test_removing_a_locked_entry_removes_its_repair(
     await hass.async_block_till_done()
 
     assert lock_issue(hass, entry.entry_id) is None
+
+
+@pytest.mark.parametrize(
+    ("spacing", "has_previous"),
+    [
+        (READING_INTERVAL, True),
+        (READING_INTERVAL + timedelta(seconds=90), True),
+        (2 * READING_INTERVAL, False),
+        (timedelta(minutes=30), False),
+    ],
+)
+def test_previous_reading_is_the_one_just_before(spacing: timedelta, has_previous: bool) -> None:
+    """The change compares with the reading just before; one missed reading is a hole."""
+    newest = dt_util.utcnow()
+    readings = tuple(
+        GlucoseReading(value=100, trend=Trend.FLAT, time=time, display_time=time)
+        for time in (newest - spacing, newest)
+    )
+    data = CgmData(readings)
+    assert data.latest == readings[1]
+    assert data.previous == (readings[0] if has_previous else None)
+    assert CgmData(readings[1:]).previous is None

@@ -8,7 +8,7 @@ from pathlib import Path
 from homeassistant.config_entries import STORAGE_KEY, STORAGE_VERSION, STORAGE_VERSION_MINOR
 
 from custom_components.cgm_handler.const import DOMAIN
-from custom_components.cgm_handler.statistics import storage_key
+from custom_components.cgm_handler.history import storage_key
 from scripts.demo_entry import DEMO_ENTRY_ID, ensure_demo_entry, main
 from scripts.share_simulator import ShareSimulator
 

@@ -7,7 +7,15 @@ from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.cgm_handler.const import CONF_SERVER_URL, DOMAIN
+from custom_components.cgm_handler.const import (
+    CONF_HIGH,
+    CONF_LOW,
+    CONF_SERVER_URL,
+    CONF_STALE_MINUTES,
+    CONF_URGENT_HIGH,
+    CONF_URGENT_LOW,
+    DOMAIN,
+)
 from scripts.share_simulator import ShareSimulator
 
 
@@ -45,9 +53,37 @@ async def test_migrate_server_url(
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 2)
+    assert (entry.version, entry.minor_version) == (1, 3)
     assert entry.data[CONF_SERVER_URL] == simulator.base_url
     assert hass.states.get("sensor.jane_glucose") is not None
+
+
+async def test_migrate_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -> None:
+    """A 1.2 entry keeps the options it has and gets the defaults of the others."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=mock_config_entry.title,
+        unique_id=mock_config_entry.unique_id,
+        data=dict(mock_config_entry.data),
+        options={CONF_LOW: 75},
+        version=1,
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert (entry.version, entry.minor_version) == (1, 3)
+    assert entry.options == {
+        CONF_URGENT_LOW: 54,
+        CONF_LOW: 75,
+        CONF_HIGH: 180,
+        CONF_URGENT_HIGH: 250,
+        CONF_STALE_MINUTES: 15,
+    }
+    assert hass.states.get("binary_sensor.jane_stale") is not None
 
 
 async def test_migrate_from_future_version(

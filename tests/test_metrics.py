@@ -17,9 +17,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import CONF_UNIT, MMOLL
+from custom_components.cgm_handler.history import to_ms
 from custom_components.cgm_handler.metrics import GlycemicMetrics, compute, gmi
 from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW
-from custom_components.cgm_handler.statistics import to_ms
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
 from tests.helpers import make_entry, published, setup_entry
@@ -71,11 +71,7 @@ def as_dict(metrics: GlycemicMetrics) -> dict[str, float]:
         "mean_glucose": metrics.mean,
         "gmi": metrics.gmi,
         "cv": metrics.cv,
-        "time_in_range": metrics.time_in_range,
-        "time_below_70": metrics.time_below_70,
-        "time_below_54": metrics.time_below_54,
-        "time_above_180": metrics.time_above_180,
-        "time_above_250": metrics.time_above_250,
+        **metrics.in_ranges,
     }
 
 
@@ -96,19 +92,31 @@ def test_range_limits() -> None:
     values = [53, 54, 69, 70, 180, 181, 250, 251]
     metrics = compute(values)
     assert metrics is not None
-    assert metrics.time_in_range == 25.0
-    assert metrics.time_below_70 == 37.5
-    assert metrics.time_below_54 == 12.5
-    assert metrics.time_above_180 == 37.5
-    assert metrics.time_above_250 == 12.5
+    assert metrics.in_ranges["time_in_range"] == 25.0
+    assert metrics.in_ranges["time_below_70"] == 37.5
+    assert metrics.in_ranges["time_below_54"] == 12.5
+    assert metrics.in_ranges["time_above_180"] == 37.5
+    assert metrics.in_ranges["time_above_250"] == 12.5
     assert compute([]) is None
     # Dexcom's LOW and HIGH count as 39 and 401: below 54 and above 250, bounds of the mean.
     flags = compute([OUT_OF_RANGE_LOW, 100, OUT_OF_RANGE_HIGH, 100])
     assert flags is not None
-    assert (flags.time_below_54, flags.time_in_range, flags.time_above_250) == (25, 50, 25)
+    shares = flags.in_ranges
+    assert (shares["time_below_54"], shares["time_in_range"], shares["time_above_250"]) == (
+        25,
+        50,
+        25,
+    )
     assert flags.mean == (OUT_OF_RANGE_LOW + 200 + OUT_OF_RANGE_HIGH) / 4
     assert (flags.minimum, flags.maximum) == (OUT_OF_RANGE_LOW, OUT_OF_RANGE_HIGH)
-    assert compute([120]) == GlycemicMetrics(1, 120, 120, 120, gmi(120), 0, 100, 0, 0, 0, 0)
+    in_ranges = {
+        "time_in_range": 100,
+        "time_below_70": 0,
+        "time_below_54": 0,
+        "time_above_180": 0,
+        "time_above_250": 0,
+    }
+    assert compute([120]) == GlycemicMetrics(1, 120, 120, 120, gmi(120), 0, in_ranges)
     assert gmi(154) == pytest.approx(6.99368)
 
 
@@ -247,6 +255,7 @@ async def test_units_names_and_defaults(
         title=mock_config_entry.title,
         unique_id=mock_config_entry.unique_id,
         data={**mock_config_entry.data, CONF_UNIT: MMOLL},
+        options=mock_config_entry.options,
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

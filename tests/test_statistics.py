@@ -35,16 +35,19 @@ from sqlalchemy.exc import OperationalError
 
 from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.coordinator import CgmCoordinator
+from custom_components.cgm_handler.history import (
+    STORAGE_VERSION as HISTORY_VERSION,
+    storage_key,
+    stored_form,
+    to_ms,
+)
 from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW
 from custom_components.cgm_handler.statistics import (
     HOUR,
     STATISTICS,
-    STORAGE_VERSION as HISTORY_VERSION,
     build_metadata,
     hour_start,
     statistic_id,
-    storage_key,
-    to_ms,
 )
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
@@ -391,16 +394,8 @@ async def test_statistic_ids_and_metadata(
         assert data["has_sum"] is False
 
 
-def test_metadata_for_older_recorders(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Before 2025.4 the recorder knew has_mean only, and unit_class came with 2025.11."""
-    old_keys = frozenset(
-        {"has_mean", "has_sum", "name", "source", "statistic_id", "unit_of_measurement"}
-    )
-    monkeypatch.setattr(cgm_statistics, "_META_KEYS", old_keys)
-    metadata = build_metadata(STATISTICS[0], "01ABC", "jane")
-    assert set(metadata) == old_keys
-    assert metadata["has_mean"] is True
-    monkeypatch.undo()
+def test_metadata_has_no_deprecated_keys() -> None:
+    """The metadata uses mean_type, not the deprecated has_mean."""
     metadata = build_metadata(STATISTICS[0], "01ABC", "jane")
     assert "has_mean" not in metadata
     assert metadata["statistic_id"] == "cgm_handler:glucose_01abc"
@@ -444,7 +439,7 @@ async def test_hours_beyond_the_window_are_rebuilt_from_the_history(
     hass_storage[storage_key(entry.entry_id)] = {
         "version": HISTORY_VERSION,
         "key": storage_key(entry.entry_id),
-        "data": {"readings": [[to_ms(r.time), r.value] for r in older]},
+        "data": stored_form({to_ms(r.time): r.value for r in older}),
     }
     kim = Run(hass, freezer, simulator, entry, monkeypatch)
 

@@ -8,16 +8,12 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_REGION, CONF_SERVER_URL, DOMAIN, LOGGER
+from .const import CONF_REGION, CONF_SERVER_URL, DEFAULT_OPTIONS, DOMAIN, LOGGER
 from .coordinator import CgmConfigEntry, CgmCoordinator, async_clear_lockout
+from .history import async_remove_history
 from .no_readings import async_clear_no_readings
 from .services import async_setup_services
 from .share import Region, ShareClient
-from .statistics import (
-    async_remove_statistics,
-    async_setup_statistics,
-    async_unload_statistics,
-)
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -30,7 +26,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
-    """Log in, fetch the last 24 hours and set up the entities."""
+    """Read the history, log in, fetch the last 24 hours and set up the entities."""
     client = ShareClient(
         async_get_clientsession(hass),
         entry.data[CONF_USERNAME],
@@ -42,13 +38,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
     coordinator = CgmCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
-    await async_setup_statistics(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
-    """Store a custom server URL as the service URL with its trailing slash (1.2)."""
+    """Store the service URL with its trailing slash (1.2) and every option (1.3)."""
     if entry.version > 1:
         return False
     if entry.minor_version < 2:  # noqa: PLR2004
@@ -57,6 +52,10 @@ async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> boo
             data[CONF_SERVER_URL] = f"{url}/"
         hass.config_entries.async_update_entry(entry, data=data, minor_version=2)
         LOGGER.debug("Migrated the entry to version 1.2")
+    if entry.minor_version < 3:  # noqa: PLR2004
+        options = {**DEFAULT_OPTIONS, **entry.options}
+        hass.config_entries.async_update_entry(entry, options=options, minor_version=3)
+        LOGGER.debug("Migrated the entry to version 1.3")
     return True
 
 
@@ -68,7 +67,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool
     """
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
-        await async_unload_statistics(hass, entry)
+        await entry.runtime_data.history.async_flush()
         if entry.disabled_by is not None:
             async_clear_no_readings(hass, entry.entry_id)
     return unloaded
@@ -78,4 +77,4 @@ async def async_remove_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> None
     """Delete the stored reading history and the repairs of the entry."""
     async_clear_lockout(hass, entry.entry_id)
     async_clear_no_readings(hass, entry.entry_id)
-    await async_remove_statistics(hass, entry.entry_id)
+    await async_remove_history(hass, entry.entry_id)

@@ -13,8 +13,8 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_HIGH, CONF_LOW, CONF_URGENT_HIGH, CONF_URGENT_LOW, DEFAULT_THRESHOLDS
-from .coordinator import CgmConfigEntry, CgmCoordinator
+from .const import CONF_HIGH, CONF_LOW, CONF_URGENT_HIGH, CONF_URGENT_LOW
+from .coordinator import CgmConfigEntry
 from .entity import CgmEntity
 
 PARALLEL_UPDATES = 0
@@ -72,19 +72,12 @@ class CgmThresholdSensor(CgmEntity, BinarySensorEntity):
         latest = self.coordinator.data.latest
         if latest is None:
             return None
-        key = self.entity_description.key
-        threshold = self.coordinator.config_entry.options.get(key, DEFAULT_THRESHOLDS[key])
+        threshold = self.coordinator.config_entry.options[self.entity_description.key]
         return self.entity_description.compare_fn(latest.value, threshold)
 
 
 class CgmStaleSensor(CgmEntity, BinarySensorEntity):
     """On while there is no reading younger than the stale limit."""
-
-    def __init__(
-        self, coordinator: CgmCoordinator, description: BinarySensorEntityDescription
-    ) -> None:
-        """Set up the stale sensor."""
-        super().__init__(coordinator, description)
 
     @property
     def available(self) -> bool:

@@ -41,8 +41,7 @@ from .const import (
     CONF_UNIT,
     CONF_URGENT_HIGH,
     CONF_URGENT_LOW,
-    DEFAULT_STALE_MINUTES,
-    DEFAULT_THRESHOLDS,
+    DEFAULT_OPTIONS,
     DOMAIN,
     LOGGER,
     MGDL,
@@ -175,7 +174,8 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
     # 1.2: a custom server URL is stored as Share's full service URL, ending with a slash.
-    MINOR_VERSION = 2
+    # 1.3: the options hold every option, the defaults included.
+    MINOR_VERSION = 3
 
     def __init__(self) -> None:
         """Start with no data."""
@@ -305,7 +305,9 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
     @callback
     def _async_create_entry(self) -> ConfigFlowResult:
         """Add the account, named after its username."""
-        return self.async_create_entry(title=self._data[CONF_USERNAME], data=self._data)
+        return self.async_create_entry(
+            title=self._data[CONF_USERNAME], data=self._data, options=DEFAULT_OPTIONS
+        )
 
 
 def _sign_in_error(err: ShareError, *, custom: bool) -> str:
@@ -342,10 +344,8 @@ class CgmOptionsFlow(OptionsFlowWithReload):
 
 def _shown_options(options: Mapping[str, Any], unit: str) -> dict[str, float]:
     """Return the current options, with the limits in the unit."""
-    shown: dict[str, float] = {
-        key: to_unit(options.get(key, DEFAULT_THRESHOLDS[key]), unit) for key in THRESHOLDS
-    }
-    shown[CONF_STALE_MINUTES] = options.get(CONF_STALE_MINUTES, DEFAULT_STALE_MINUTES)
+    shown: dict[str, float] = {key: to_unit(options[key], unit) for key in THRESHOLDS}
+    shown[CONF_STALE_MINUTES] = options[CONF_STALE_MINUTES]
     return shown
 
 

@@ -9,7 +9,6 @@ from homeassistant.const import UnitOfBloodGlucoseConcentration
 DOMAIN: Final = "cgm_handler"
 LOGGER = logging.getLogger(__package__)
 
-CONF_ACCOUNT_ID: Final = "account_id"
 CONF_REGION: Final = "region"
 CONF_SERVER_URL: Final = "server_url"
 CONF_UNIT: Final = "unit"
@@ -33,6 +32,9 @@ DEFAULT_THRESHOLDS: Final = {
     CONF_URGENT_HIGH: 250,
 }
 DEFAULT_STALE_MINUTES: Final = 15
+# Stored in the options of every entry when it is created (or migrated to 1.3).
+DEFAULT_OPTIONS: Final = {**DEFAULT_THRESHOLDS, CONF_STALE_MINUTES: DEFAULT_STALE_MINUTES}
 
-HISTORY: Final = timedelta(hours=24)
+# The readings the coordinator keeps whole (trend, time): Share's 24-hour window.
+BUFFER: Final = timedelta(hours=24)
 LOCKOUT_WAIT: Final = timedelta(minutes=30)

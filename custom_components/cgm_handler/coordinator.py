@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 import hashlib
+from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_PASSWORD
@@ -17,15 +19,16 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import (
+    BUFFER,
     CONF_STALE_MINUTES,
-    DEFAULT_STALE_MINUTES,
     DOMAIN,
-    HISTORY,
     LOCKOUT_WAIT,
     LOGGER,
 )
+from .history import ReadingHistory
+from .metrics import GlycemicMetrics
 from .no_readings import NoReadingsWatch
-from .scheduler import MAX_WAIT, READING_INTERVAL, TIMER_SLACK, Backfill, PollScheduler
+from .scheduler import GAP, MAX_WAIT, TIMER_SLACK, Backfill, PollScheduler
 from .share import (
     GlucoseReading,
     ShareAccountLockedError,
@@ -34,6 +37,7 @@ from .share import (
     ShareError,
     ShareNullSessionError,
 )
+from .statistics import StatisticsImporter
 
 type CgmConfigEntry = ConfigEntry[CgmCoordinator]
 
@@ -75,9 +79,11 @@ def async_clear_lockout(hass: HomeAssistant, entry_id: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class CgmData:
-    """The readings of the last 24 hours, oldest first."""
+    """The readings of the last 24 hours, oldest first, and the metrics of each period."""
 
     readings: tuple[GlucoseReading, ...]
+    metrics: Mapping[timedelta, GlycemicMetrics | None] = field(default_factory=dict)
+    """The metrics of the readings of each period (METRIC_PERIODS) up to the last update."""
 
     @property
     def latest(self) -> GlucoseReading | None:
@@ -90,13 +96,21 @@ class CgmData:
         if len(self.readings) < 2:  # noqa: PLR2004
             return None
         latest, previous = self.readings[-1], self.readings[-2]
-        if latest.time - previous.time > 2 * READING_INTERVAL:
+        if latest.time - previous.time > GAP:
             return None
         return previous
 
 
+# The periods of the metrics: the last day and the whole history.
+METRIC_PERIODS: Final = (timedelta(hours=24), timedelta(days=14))
+
+
 class CgmCoordinator(DataUpdateCoordinator[CgmData]):
-    """Poll Dexcom Share just after each reading is due, and backfill gaps."""
+    """Poll Dexcom Share just after each reading is due, and backfill gaps.
+
+    Each poll merges the new readings into the reading history, imports the hours that
+    got readings into the recorder and returns the readings and metrics as one CgmData.
+    """
 
     config_entry: CgmConfigEntry
 
@@ -106,32 +120,73 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
             hass,
             LOGGER,
             config_entry=entry,
-            name=DOMAIN,
+            name=entry.title,
             update_interval=MAX_WAIT,
         )
         self.client = client
         self.scheduler = PollScheduler()
         self.backfill = Backfill()
+        self.history = ReadingHistory(hass, entry.entry_id)
+        self.statistics = StatisticsImporter(hass, entry, self.history)
         self._readings: dict[datetime, GlucoseReading] = {}
         self._lockouts = hass.data.setdefault(LOCKOUTS, {})
         self._rejected = hass.data.setdefault(REJECTED, {})
         self._null_retries = hass.data.setdefault(NULL_SESSION_RETRIES, {})
         self._unsub_stale: CALLBACK_TYPE | None = None
         self.no_readings = NoReadingsWatch(hass, entry, dt_util.utcnow())
+        # Keep polling, and importing statistics, when every entity is disabled.
+        self.async_add_listener(lambda: None)
+
+    async def _async_setup(self) -> None:
+        """Read the stored reading history."""
+        await self.history.async_load()
 
     @property
     def stale_after(self) -> timedelta:
         """Return the age after which a reading is too old to show."""
-        minutes = self.config_entry.options.get(CONF_STALE_MINUTES, DEFAULT_STALE_MINUTES)
-        return timedelta(minutes=minutes)
+        return timedelta(minutes=self.config_entry.options[CONF_STALE_MINUTES])
 
     def is_fresh(self, reading: GlucoseReading | None) -> bool:
         """Return whether a reading is younger than the stale limit."""
         return reading is not None and dt_util.utcnow() - reading.time < self.stale_after
 
     async def _async_update_data(self) -> CgmData:
-        """Fetch the readings that are missing since the newest one."""
+        """Fetch the new readings and return them with the metrics.
+
+        A failed poll still slides the metric windows, so they do not hold old readings.
+        """
         now = dt_util.utcnow()
+        try:
+            fresh = await self._async_fetch(now)
+        except UpdateFailed:
+            self._slide(now)
+            raise
+        async_clear_lockout(self.hass, self.config_entry.entry_id)
+        self._null_retries.pop(self.config_entry.entry_id, None)
+        self.backfill.fetched()
+        self._merge(fresh, now)
+        self.statistics.async_update(self.history.async_merge(fresh, now))
+        data = CgmData(
+            tuple(self._readings[key] for key in sorted(self._readings)), self._metrics(now)
+        )
+        self.scheduler.polled(now, data.latest.time if data.latest else None)
+        self._plan(self.scheduler.next_poll(now))
+        self._watch_stale(data.latest)
+        self.no_readings.async_polled(now, self.history.newest)
+        return data
+
+    def _metrics(self, now: datetime) -> dict[timedelta, GlycemicMetrics | None]:
+        """Return the metrics of each period up to now."""
+        return {period: self.history.metrics(period, now) for period in METRIC_PERIODS}
+
+    def _slide(self, now: datetime) -> None:
+        """Move the metric windows to now, keeping the readings."""
+        if self.data is not None:
+            self.data = replace(self.data, metrics=self._metrics(now))
+            self.async_update_listeners()
+
+    async def _async_fetch(self, now: datetime) -> list[GlucoseReading]:
+        """Fetch the readings that are missing since the newest one."""
         locked_until = self._lockouts.get(self.config_entry.entry_id)
         if locked_until is not None and now < locked_until:
             self._plan(locked_until)
@@ -143,7 +198,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         self._wait_after_null_session(now)
         minutes, count = self.backfill.window(self._readings.keys(), now)
         try:
-            fresh = await self.client.get_readings(minutes, count)
+            return await self.client.get_readings(minutes, count)
         except ShareNullSessionError as err:
             raise self._null_session(now, password) from err
         except ShareAuthenticationError as err:
@@ -161,22 +216,12 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
                 translation_key="cannot_connect",
                 translation_placeholders={"error": type(err).__name__},
             ) from err
-        async_clear_lockout(self.hass, self.config_entry.entry_id)
-        self._null_retries.pop(entry_id, None)
-        self.backfill.fetched()
-        self._merge(fresh, now)
-        data = CgmData(tuple(self._readings[key] for key in sorted(self._readings)))
-        self.scheduler.polled(now, data.latest.time if data.latest else None)
-        self._plan(self.scheduler.next_poll(now))
-        self._watch_stale(data.latest)
-        self.no_readings.async_polled(now, data.latest.time if data.latest else None)
-        return data
 
     def _merge(self, fresh: list[GlucoseReading], now: datetime) -> None:
         """Add new readings and forget those older than the history."""
         for reading in fresh:
             self._readings[reading.time] = reading
-        cutoff = now - HISTORY
+        cutoff = now - BUFFER
         for key in [key for key in self._readings if key < cutoff]:
             del self._readings[key]
 

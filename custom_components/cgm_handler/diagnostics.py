@@ -9,10 +9,9 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_ACCOUNT_ID
 from .coordinator import CgmConfigEntry
 
-TO_REDACT = {CONF_USERNAME, CONF_PASSWORD, CONF_ACCOUNT_ID, "unique_id", "title", "session_id"}
+TO_REDACT = {CONF_USERNAME, CONF_PASSWORD, "unique_id", "title", "session_id"}
 RECENT_READINGS = 12
 
 

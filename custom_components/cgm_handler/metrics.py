@@ -19,7 +19,7 @@ and above 250 whatever the true glucose, while the mean they enter is a bound, n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 import math
 
@@ -34,20 +34,33 @@ GMI_SLOPE = 0.02392
 
 @dataclass(frozen=True, slots=True)
 class GlucoseRange:
-    """A glucose band the consensus reports the share of readings in."""
+    """A glucose range the consensus reports the share of readings in.
+
+    The key names the range's statistic and, with the period, its sensors and their
+    translation keys. Bounds are whole mg/dL, inclusive; None leaves a side open.
+    """
 
     key: str
-    contains: Callable[[int], bool]
+    name: str
+    minimum: int | None
+    maximum: int | None
+    limit: int | None
+    """The glucose limit named in the sensor name, if any."""
+
+    def contains(self, value: int) -> bool:
+        """Return whether a reading (mg/dL) is in the range."""
+        return (self.minimum is None or value >= self.minimum) and (
+            self.maximum is None or value <= self.maximum
+        )
 
 
 RANGES: tuple[GlucoseRange, ...] = (
-    GlucoseRange("time_in_range", lambda value: LOW <= value <= HIGH),
-    GlucoseRange("time_below_70", lambda value: value < LOW),
-    GlucoseRange("time_below_54", lambda value: value < VERY_LOW),
-    GlucoseRange("time_above_180", lambda value: value > HIGH),
-    GlucoseRange("time_above_250", lambda value: value > VERY_HIGH),
+    GlucoseRange("time_in_range", "time in range 70-180 mg/dL", LOW, HIGH, None),
+    GlucoseRange("time_below_70", "time below 70 mg/dL", None, LOW - 1, LOW),
+    GlucoseRange("time_below_54", "time below 54 mg/dL", None, VERY_LOW - 1, VERY_LOW),
+    GlucoseRange("time_above_180", "time above 180 mg/dL", HIGH + 1, None, HIGH),
+    GlucoseRange("time_above_250", "time above 250 mg/dL", VERY_HIGH + 1, None, VERY_HIGH),
 )
-RANGES_BY_KEY = {band.key: band for band in RANGES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +73,69 @@ class GlycemicMetrics:
     maximum: int
     gmi: float
     cv: float
-    time_in_range: float
-    time_below_70: float
-    time_below_54: float
-    time_above_180: float
-    time_above_250: float
+    in_ranges: Mapping[str, float]
+    """The share of readings in each range, in %, by range key."""
+
+
+class Totals:
+    """What the metrics of a set of readings are computed from; totals add up."""
+
+    __slots__ = ("count", "in_ranges", "maximum", "minimum", "squares", "total")
+
+    def __init__(self) -> None:
+        """Start with no readings."""
+        self.count = 0
+        self.total = 0
+        self.squares = 0
+        self.minimum: int | None = None
+        self.maximum: int | None = None
+        self.in_ranges = [0] * len(RANGES)
+
+    def add_all(self, values: Iterable[int]) -> None:
+        """Count readings (mg/dL)."""
+        for value in values:
+            self.count += 1
+            self.total += value
+            self.squares += value * value
+            self.minimum = value if self.minimum is None else min(self.minimum, value)
+            self.maximum = value if self.maximum is None else max(self.maximum, value)
+            for index, band in enumerate(RANGES):
+                if band.contains(value):
+                    self.in_ranges[index] += 1
+
+    def merge(self, other: Totals) -> None:
+        """Count the readings of other totals too."""
+        if other.minimum is None or other.maximum is None:
+            return
+        self.count += other.count
+        self.total += other.total
+        self.squares += other.squares
+        self.minimum = other.minimum if self.minimum is None else min(self.minimum, other.minimum)
+        self.maximum = other.maximum if self.maximum is None else max(self.maximum, other.maximum)
+        self.in_ranges = [
+            mine + theirs for mine, theirs in zip(self.in_ranges, other.in_ranges, strict=True)
+        ]
+
+    def metrics(self) -> GlycemicMetrics | None:
+        """Return the metrics of the readings counted, or None when there are none."""
+        count = self.count
+        if self.minimum is None or self.maximum is None:
+            return None
+        mean = self.total / count
+        # The population variance, exact in integers until the one division.
+        variance = (count * self.squares - self.total * self.total) / (count * count)
+        return GlycemicMetrics(
+            readings=count,
+            mean=mean,
+            minimum=self.minimum,
+            maximum=self.maximum,
+            gmi=gmi(mean),
+            cv=100 * math.sqrt(variance) / mean if mean else 0.0,
+            in_ranges={
+                band.key: 100 * inside / count
+                for band, inside in zip(RANGES, self.in_ranges, strict=True)
+            },
+        )
 
 
 def gmi(mean_mg_dl: float) -> float:
@@ -72,29 +143,8 @@ def gmi(mean_mg_dl: float) -> float:
     return GMI_INTERCEPT + GMI_SLOPE * mean_mg_dl
 
 
-def percent_in(values: Collection[int], band: GlucoseRange) -> float:
-    """Return the share of the values in a band, in %."""
-    return 100 * sum(1 for value in values if band.contains(value)) / len(values)
-
-
 def compute(values: Iterable[int]) -> GlycemicMetrics | None:
     """Return the metrics of the readings (mg/dL), or None when there are none."""
-    data = list(values)
-    count = len(data)
-    if not count:
-        return None
-    mean = math.fsum(data) / count
-    variance = math.fsum((value - mean) ** 2 for value in data) / count
-    return GlycemicMetrics(
-        readings=count,
-        mean=mean,
-        minimum=min(data),
-        maximum=max(data),
-        gmi=gmi(mean),
-        cv=100 * math.sqrt(variance) / mean if mean else 0.0,
-        time_in_range=percent_in(data, RANGES_BY_KEY["time_in_range"]),
-        time_below_70=percent_in(data, RANGES_BY_KEY["time_below_70"]),
-        time_below_54=percent_in(data, RANGES_BY_KEY["time_below_54"]),
-        time_above_180=percent_in(data, RANGES_BY_KEY["time_above_180"]),
-        time_above_250=percent_in(data, RANGES_BY_KEY["time_above_250"]),
-    )
+    totals = Totals()
+    totals.add_all(values)
+    return totals.metrics()

@@ -37,8 +37,8 @@ def async_clear_no_readings(hass: HomeAssistant, entry_id: str) -> None:
 class NoReadingsWatch:
     """Raise the repair issue after hours of successful polls without a new reading.
 
-    Readings come from the coordinator's polls and, at setup, from the stored history,
-    so a restart does not start the count again. An entry that never had a reading
+    Each poll gives the newest reading of the history, which the Store keeps across
+    restarts, so a restart does not start the count again. An entry that never had a reading
     counts from the moment it was set up.
     """
 

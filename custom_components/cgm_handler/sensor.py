@@ -18,12 +18,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import ATTR_OUT_OF_RANGE, CONF_UNIT, MGDL
-from .coordinator import CgmConfigEntry, CgmCoordinator, CgmData
+from .coordinator import METRIC_PERIODS, CgmConfigEntry, CgmCoordinator, CgmData
 from .entity import CgmEntity
-from .metrics import HIGH, LOW, VERY_HIGH, VERY_LOW, GlycemicMetrics
+from .metrics import RANGES, GlucoseRange, GlycemicMetrics
 from .share import OutOfRange, Trend
-from .statistics import DATA_HISTORY, ReadingHistory
-from .units import convert, to_unit
+from .units import convert, precision, to_unit
 
 PARALLEL_UPDATES = 0
 
@@ -62,7 +61,7 @@ def _rate(data: CgmData, unit: str) -> float | None:
     if change is None or data.latest is None or data.previous is None:
         return None
     minutes = (data.latest.time - data.previous.time).total_seconds() / 60
-    return round(convert(change / minutes, unit), 1 if unit == MGDL else 2)
+    return round(convert(change / minutes, unit), precision(unit) + 1)
 
 
 SENSORS: tuple[CgmSensorEntityDescription, ...] = (
@@ -119,36 +118,37 @@ SENSORS: tuple[CgmSensorEntityDescription, ...] = (
 class CgmMetricSensorEntityDescription(SensorEntityDescription):
     """A consensus metric over the readings of a period (see metrics.py)."""
 
-    period: timedelta
+    metrics_fn: Callable[[CgmData], GlycemicMetrics | None]
     value_fn: Callable[[GlycemicMetrics], float]
     threshold: int | None = None
     """The glucose limit (mg/dL) named in the entity name, in the entry's unit."""
 
 
-PERIODS: tuple[tuple[str, timedelta], ...] = (
-    ("24h", timedelta(hours=24)),
-    ("14d", timedelta(days=14)),
-)
+PERIODS: tuple[tuple[str, timedelta], ...] = tuple(zip(("24h", "14d"), METRIC_PERIODS, strict=True))
 # Rarely useful over one day: GMI estimates A1C from 14 days or more (consensus), and the
 # level 2 ranges are a fraction of a percent most days. Users can enable them.
 DISABLED_BY_DEFAULT = frozenset({"gmi_24h", "time_below_54_24h", "time_above_250_24h"})
 
 
+def _in_range(band: GlucoseRange) -> Callable[[GlycemicMetrics], float]:
+    return lambda metrics: metrics.in_ranges[band.key]
+
+
 # key, value, glucose limit named in the entity name
-METRICS: tuple[tuple[str, Callable[[GlycemicMetrics], float], int | None], ...] = (
+PERCENT_METRICS: tuple[tuple[str, Callable[[GlycemicMetrics], float], int | None], ...] = (
     ("gmi", lambda metrics: metrics.gmi, None),
     ("cv", lambda metrics: metrics.cv, None),
-    ("time_in_range", lambda metrics: metrics.time_in_range, None),
-    ("time_below_70", lambda metrics: metrics.time_below_70, LOW),
-    ("time_below_54", lambda metrics: metrics.time_below_54, VERY_LOW),
-    ("time_above_180", lambda metrics: metrics.time_above_180, HIGH),
-    ("time_above_250", lambda metrics: metrics.time_above_250, VERY_HIGH),
+    *((band.key, _in_range(band), band.limit) for band in RANGES),
 )
 
 
 def _metric_descriptions(suffix: str, period: timedelta) -> list[CgmMetricSensorEntityDescription]:
     """Return the metric sensors of one period: mean glucose, then the percentages."""
     mean_key = f"mean_glucose_{suffix}"
+
+    def metrics_fn(data: CgmData) -> GlycemicMetrics | None:
+        return data.metrics.get(period)
+
     descriptions = [
         CgmMetricSensorEntityDescription(
             key=mean_key,
@@ -156,11 +156,11 @@ def _metric_descriptions(suffix: str, period: timedelta) -> list[CgmMetricSensor
             device_class=SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION,
             state_class=SensorStateClass.MEASUREMENT,
             native_unit_of_measurement=MGDL,
-            period=period,
+            metrics_fn=metrics_fn,
             value_fn=lambda metrics: metrics.mean,
         )
     ]
-    for name, value_fn, threshold in METRICS:
+    for name, value_fn, threshold in PERCENT_METRICS:
         key = f"{name}_{suffix}"
         descriptions.append(
             CgmMetricSensorEntityDescription(
@@ -170,7 +170,7 @@ def _metric_descriptions(suffix: str, period: timedelta) -> list[CgmMetricSensor
                 native_unit_of_measurement=PERCENTAGE,
                 suggested_display_precision=1,
                 entity_registry_enabled_default=key not in DISABLED_BY_DEFAULT,
-                period=period,
+                metrics_fn=metrics_fn,
                 value_fn=value_fn,
                 threshold=threshold,
             )
@@ -192,11 +192,10 @@ async def async_setup_entry(
 ) -> None:
     """Add the sensors of one Dexcom account."""
     coordinator = entry.runtime_data
-    history = hass.data[DATA_HISTORY][entry.entry_id]
     async_add_entities(
         [
             *(CgmSensor(coordinator, description) for description in SENSORS),
-            *(CgmMetricSensor(coordinator, description, history) for description in METRIC_SENSORS),
+            *(CgmMetricSensor(coordinator, description) for description in METRIC_SENSORS),
         ]
     )
 
@@ -212,13 +211,12 @@ class CgmSensor(CgmEntity, SensorEntity):
         """Show glucose in the unit chosen for the entry."""
         super().__init__(coordinator, description)
         self._unit = coordinator.config_entry.data[CONF_UNIT]
-        precision = 0 if self._unit == MGDL else 1
         if description.in_glucose_unit:
             self._attr_suggested_unit_of_measurement = self._unit
-            self._attr_suggested_display_precision = precision
+            self._attr_suggested_display_precision = precision(self._unit)
         elif description.key == "rate_of_change":
             self._attr_native_unit_of_measurement = f"{self._unit}/min"
-            self._attr_suggested_display_precision = precision + 1
+            self._attr_suggested_display_precision = precision(self._unit) + 1
 
     @property
     def available(self) -> bool:
@@ -245,18 +243,14 @@ class CgmMetricSensor(CgmEntity, SensorEntity):
     entity_description: CgmMetricSensorEntityDescription
 
     def __init__(
-        self,
-        coordinator: CgmCoordinator,
-        description: CgmMetricSensorEntityDescription,
-        history: ReadingHistory,
+        self, coordinator: CgmCoordinator, description: CgmMetricSensorEntityDescription
     ) -> None:
-        """Compute the metric from the entry's reading history."""
+        """Show the metric in the entry's unit where it is a glucose value."""
         super().__init__(coordinator, description)
-        self._history = history
         unit = coordinator.config_entry.data[CONF_UNIT]
         if description.device_class is SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION:
             self._attr_suggested_unit_of_measurement = unit
-            self._attr_suggested_display_precision = 0 if unit == MGDL else 1
+            self._attr_suggested_display_precision = precision(unit)
         if description.threshold is not None:
             self._attr_translation_placeholders = {
                 "threshold": f"{to_unit(description.threshold, unit)} {unit}"
@@ -264,7 +258,7 @@ class CgmMetricSensor(CgmEntity, SensorEntity):
 
     @property
     def _metrics(self) -> GlycemicMetrics | None:
-        return self._history.metrics(self.entity_description.period)
+        return self.entity_description.metrics_fn(self.coordinator.data)
 
     @property
     def available(self) -> bool:

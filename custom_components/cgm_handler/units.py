@@ -12,11 +12,16 @@ def convert(mg_dl: float, unit: str) -> float:
     return BloodGlucoseConcentrationConverter.convert(mg_dl, MGDL, unit)
 
 
+def precision(unit: str) -> int:
+    """Return the decimals a glucose value shows in the unit."""
+    return 0 if unit == MGDL else 1
+
+
 def to_unit(mg_dl: float, unit: str) -> float:
     """Convert mg/dL to the unit, rounded to what the unit shows."""
     if unit == MGDL:
         return round(mg_dl)
-    return round(convert(mg_dl, MMOLL), 1)
+    return round(convert(mg_dl, MMOLL), precision(unit))
 
 
 def from_unit(value: float, unit: str) -> int:

@@ -3,65 +3,32 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-import importlib.util
-from pathlib import Path
-import sys
-from typing import TYPE_CHECKING
+from enum import StrEnum
 import uuid
 from xml.sax.saxutils import quoteattr
 
-if TYPE_CHECKING:
-    from types import ModuleType
 
-CONST_MODULE = "custom_components.cgm_handler.share.const"
-CONST_PATH = Path(__file__).resolve().parents[2] / "custom_components/cgm_handler/share/const.py"
+# The simulator's own copy of Dexcom's constants, written from Dexcom's apps rather than
+# imported from the client, so that a wrong constant in the client fails against it.
+class Region(StrEnum):
+    """A Dexcom Share region."""
 
-
-def load_const() -> ModuleType:
-    """Return the integration's const module without importing its package."""
-    # The package __init__ imports Home Assistant, which the simulator must not.
-    if (module := sys.modules.get(CONST_MODULE)) is not None:
-        return module
-    spec = importlib.util.spec_from_file_location("share_simulator_const", CONST_PATH)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {CONST_PATH}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    US = "us"
+    OUS = "ous"
+    JP = "jp"
 
 
-if TYPE_CHECKING:
-    from custom_components.cgm_handler.share.const import (
-        APPLICATION_IDS,
-        AUTHENTICATE_ENDPOINT,
-        LOGIN_ENDPOINT,
-        MAX_COUNT,
-        MAX_MINUTES,
-        NULL_UUID,
-        READINGS_ENDPOINT,
-        Region,
-    )
-else:
-    _const = load_const()
-    APPLICATION_IDS = _const.APPLICATION_IDS
-    AUTHENTICATE_ENDPOINT = _const.AUTHENTICATE_ENDPOINT
-    LOGIN_ENDPOINT = _const.LOGIN_ENDPOINT
-    MAX_COUNT = _const.MAX_COUNT
-    MAX_MINUTES = _const.MAX_MINUTES
-    NULL_UUID = _const.NULL_UUID
-    READINGS_ENDPOINT = _const.READINGS_ENDPOINT
-    Region = _const.Region
-
-__all__ = [
-    "APPLICATION_IDS",
-    "AUTHENTICATE_ENDPOINT",
-    "LOGIN_ENDPOINT",
-    "MAX_COUNT",
-    "MAX_MINUTES",
-    "NULL_UUID",
-    "READINGS_ENDPOINT",
-    "Region",
-]
+APPLICATION_IDS = {
+    Region.US: "d89443d2-327c-4a6f-89e5-496bbb0317db",
+    Region.OUS: "d89443d2-327c-4a6f-89e5-496bbb0317db",
+    Region.JP: "d8665ade-9673-4e27-9ff6-92db4ce13d13",
+}
+AUTHENTICATE_ENDPOINT = "General/AuthenticatePublisherAccount"
+LOGIN_ENDPOINT = "General/LoginPublisherAccountById"
+READINGS_ENDPOINT = "Publisher/ReadPublisherLatestGlucoseValues"
+MAX_MINUTES = 1440
+MAX_COUNT = 288
+NULL_UUID = "00000000-0000-0000-0000-000000000000"
 
 BASE_PATH = "/ShareWebServices/Services/"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

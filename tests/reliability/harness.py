@@ -62,14 +62,10 @@ from sqlalchemy import func, select
 from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.const import DOMAIN, LOCKOUT_WAIT
 from custom_components.cgm_handler.coordinator import CgmCoordinator
+from custom_components.cgm_handler.history import ReadingHistory
 from custom_components.cgm_handler.scheduler import MAX_WAIT
 from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading, ShareClient
-from custom_components.cgm_handler.statistics import (
-    DATA_HISTORY,
-    STATISTICS,
-    ReadingHistory,
-    statistic_id,
-)
+from custom_components.cgm_handler.statistics import STATISTICS, statistic_id
 from scripts.share_simulator import Account, Fault, FaultKind, Reading, ShareSimulator
 from scripts.share_simulator.wire import AUTHENTICATE_ENDPOINT, LOGIN_ENDPOINT, to_ms
 from tests.conftest import PASSWORD, USERNAME
@@ -110,9 +106,10 @@ FINE = 30 * MINUTE
 # the rest, so these are simulated seconds: a timed-out poll takes no real time.
 TIMEOUT_DELAY = 12.0
 KEYS = [statistic.key for statistic in STATISTICS]
+# The coordinator is named after the account (the entry's title).
 ALLOWED_ERRORS = {
-    "Error fetching cgm_handler data": "fault",
-    "Authentication failed while fetching cgm_handler data": "auth",
+    "Error fetching {title} data": "fault",
+    "Authentication failed while fetching {title} data": "auth",
 }
 # The simulator's own server, not Home Assistant: a timed-out answer is written to a
 # connection the client already closed.
@@ -558,7 +555,7 @@ class Runner:
             # That poll brought nothing that lasted.
             self.seen.good_polls.pop()
             # Nothing written since the last delayed save reaches the disk.
-            store = hass.data[DATA_HISTORY][entry.entry_id]._store
+            store = entry.runtime_data.history._store
             store._async_cleanup_delay_listener()
             store._async_cleanup_final_write_listener()
             self.crashing = True
@@ -851,7 +848,11 @@ class Runner:
             if record.levelno < logging.ERROR:
                 continue
             kind = next(
-                (kind for prefix, kind in ALLOWED_ERRORS.items() if message.startswith(prefix)),
+                (
+                    kind
+                    for prefix, kind in ALLOWED_ERRORS.items()
+                    if message.startswith(prefix.format(title=self.entry.title))
+                ),
                 None,
             )
             window = next(

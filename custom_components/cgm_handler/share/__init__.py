@@ -6,8 +6,6 @@ from .const import (
     BASE_URLS,
     MAX_COUNT,
     MAX_MINUTES,
-    MMOL_PER_MGDL,
-    READING_INTERVAL_MINUTES,
     Region,
 )
 from .exceptions import (
@@ -29,10 +27,8 @@ __all__ = [
     "BASE_URLS",
     "MAX_COUNT",
     "MAX_MINUTES",
-    "MMOL_PER_MGDL",
     "OUT_OF_RANGE_HIGH",
     "OUT_OF_RANGE_LOW",
-    "READING_INTERVAL_MINUTES",
     "GlucoseReading",
     "OutOfRange",
     "Region",

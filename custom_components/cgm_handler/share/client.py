@@ -97,16 +97,6 @@ class ShareClient:
         """Show the server only, never a secret."""
         return f"ShareClient(region={self._region.value!r}, base_url={self._base_url!r})"
 
-    @property
-    def account_id(self) -> str | None:
-        """Return the account id, known once given or after the first login."""
-        return self._account_id
-
-    @property
-    def username(self) -> str:
-        """Return the account name used to log in."""
-        return self._username
-
     async def login(self) -> str:
         """Open a new session and return the account id."""
         async with self._lock:

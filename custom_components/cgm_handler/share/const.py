@@ -34,8 +34,6 @@ USER_AGENT: Final = "cgm_handler (Dexcom Share client; aiohttp)"
 NULL_UUID: Final = "00000000-0000-0000-0000-000000000000"
 MAX_MINUTES: Final = 1440
 MAX_COUNT: Final = 288
-READING_INTERVAL_MINUTES: Final = 5
-MMOL_PER_MGDL: Final = 1 / 18.0
 
 SESSION_ERROR_CODES: Final = frozenset({"SessionIdNotFound", "SessionNotValid"})
 LOCKED_ERROR_CODES: Final = frozenset(

@@ -1,0 +1,135 @@
+"""Event-loop time of one coordinator update, with 14 and with 90 days of history.
+
+Each update is the real one (CgmCoordinator.async_refresh): it merges a new reading into
+the reading history, imports the hour it falls in into a recorder (SQLite in a temporary folder) and
+computes the metrics. Only Share is left out: a stand-in answers at once with the next
+reading, so the time measured is the work on the event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import datetime, timedelta
+import logging
+import statistics
+import tempfile
+import time
+
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.helpers import recorder as recorder_helper
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_test_home_assistant,
+)
+
+from custom_components.cgm_handler.config_flow import CgmConfigFlow
+from custom_components.cgm_handler.const import (
+    CONF_REGION,
+    CONF_UNIT,
+    DEFAULT_OPTIONS,
+    DOMAIN,
+    MGDL,
+)
+from custom_components.cgm_handler.coordinator import CgmCoordinator
+from custom_components.cgm_handler.scheduler import READING_INTERVAL
+from custom_components.cgm_handler.share import GlucoseReading, Trend
+
+WARM_UP = 5
+"""Updates left out of the figures: the first loads the recorder's counts, then imports."""
+
+
+def reading(at: datetime, index: int) -> GlucoseReading:
+    """Return a reading that wanders through every glucose range."""
+    return GlucoseReading(value=40 + (index * 37) % 360, trend=Trend.FLAT, time=at, display_time=at)
+
+
+class NextReading:
+    """Stands in for the Share client: each read answers with one new reading."""
+
+    def __init__(self, first: datetime) -> None:
+        """Answer with a reading at first, then one per interval after it."""
+        self.next = first
+        self.count = 0
+
+    async def get_readings(self, *_: object) -> list[GlucoseReading]:
+        """Return the next reading."""
+        answer = [reading(self.next, self.count)]
+        self.next += READING_INTERVAL
+        self.count += 1
+        return answer
+
+
+async def measure(days: int, updates: int) -> list[float]:
+    """Return the milliseconds of each update after the warm-up."""
+    with tempfile.TemporaryDirectory() as config_dir:
+        async with async_test_home_assistant(config_dir=config_dir) as hass:
+            recorder_helper.async_initialize_recorder(hass)
+            db_url = f"sqlite:///{config_dir}/home-assistant_v2.db"
+            if not await async_setup_component(hass, "recorder", {"recorder": {"db_url": db_url}}):
+                raise SystemExit("bench_update: the recorder did not set up")
+            entry = MockConfigEntry(
+                domain=DOMAIN,
+                title="bench",
+                minor_version=CgmConfigFlow.MINOR_VERSION,
+                data={
+                    CONF_USERNAME: "bench",
+                    CONF_PASSWORD: "bench",  # never sent: no Share server is asked
+                    CONF_REGION: "us",
+                    CONF_UNIT: MGDL,
+                },
+                options=DEFAULT_OPTIONS,
+            )
+            entry.add_to_hass(hass)
+            now = dt_util.utcnow()
+            first_new = now - (updates + WARM_UP) * READING_INTERVAL
+            count = int(timedelta(days=days) / READING_INTERVAL)
+            client = NextReading(first_new)
+            coordinator = CgmCoordinator(hass, entry, client)  # type: ignore[arg-type]
+            coordinator.history.span = timedelta(days=days)
+            coordinator.history.async_merge(
+                [reading(first_new - (count - i) * READING_INTERVAL, i) for i in range(count)],
+                now,
+            )
+            for _ in range(WARM_UP):
+                await coordinator.async_refresh()
+                await hass.async_block_till_done()
+            # The recorder thread writes the first import (every hour) before the timing.
+            await get_instance(hass).async_block_till_done()
+            times = []
+            for _ in range(updates):
+                start = time.perf_counter()
+                await coordinator.async_refresh()
+                times.append((time.perf_counter() - start) * 1000)
+                await hass.async_block_till_done()
+            if not coordinator.last_update_success:
+                raise SystemExit("bench_update: an update failed")
+            await coordinator.async_shutdown()
+            return times
+
+
+def p95(values: list[float]) -> float:
+    """Return the 95th percentile."""
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def main() -> None:
+    """Print the median and p95 of one update with 14 and 90 days of history."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--updates", type=int, default=200)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    print(f"Event-loop time of one coordinator update ({args.updates} updates)")
+    print("| History | Median | p95 |")
+    print("|---|---|---|")
+    for days in (14, 90):
+        times = asyncio.run(measure(days, args.updates))
+        median = statistics.median(times)
+        print(f"| {days} days | {median:.2f} ms | {p95(times):.2f} ms |")
+
+
+if __name__ == "__main__":
+    main()

@@ -43,7 +43,6 @@ from pathlib import Path
 import re
 import secrets
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -81,6 +80,7 @@ from scripts.smoke import (
     poll,
     read_text,
     redact,
+    run_and_report,
     scan_log,
     tail,
 )
@@ -913,30 +913,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def async_main(args: argparse.Namespace) -> Report:
-    """Run the test; SIGTERM stops it as Ctrl-C does, cleaning up first."""
-    test = BrowserTest(args)
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    if task is not None:
-        loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await test.run()
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-        test.clean_up()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the browser test and print its report; return the exit code."""
-    args = parse_args(argv)
-    try:
-        report = asyncio.run(async_main(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("browser: interrupted", file=sys.stderr)
-        return 1
-    print("\n".join(report.lines()), flush=True)
-    return 0 if not report.failures else 1
+    return run_and_report("browser", BrowserTest(parse_args(argv)))
 
 
 if __name__ == "__main__":

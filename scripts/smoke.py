@@ -49,7 +49,7 @@ import socket
 import sys
 import tempfile
 import time
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import aiohttp
 
@@ -872,30 +872,55 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def async_main(args: argparse.Namespace) -> Report:
-    """Run the smoke test; SIGTERM stops it as Ctrl-C does, cleaning up first."""
-    smoke = Smoke(args)
+class Outcome(Protocol):
+    """What a run reports: its lines and its failures."""
+
+    failures: list[str]
+
+    def lines(self) -> list[str]:
+        """Return the report's lines."""
+        ...
+
+
+class Run(Protocol):
+    """A test run against a real Home Assistant that cleans up after itself."""
+
+    async def run(self) -> Outcome:
+        """Run every step and return the report."""
+        ...
+
+    def clean_up(self) -> None:
+        """Stop what the run started and remove what it wrote."""
+        ...
+
+
+async def run_until_done(test: Run) -> Outcome:
+    """Run a test; SIGTERM stops it as Ctrl-C does, cleaning up first."""
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if task is not None:
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
-        return await smoke.run()
+        return await test.run()
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-        smoke.clean_up()
+        test.clean_up()
+
+
+def run_and_report(name: str, test: Run) -> int:
+    """Run a test, print its report and return the exit code."""
+    try:
+        report = asyncio.run(run_until_done(test))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()), flush=True)
+    return 0 if not report.failures else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the smoke test and print its report; return the exit code."""
-    args = parse_args(argv)
-    try:
-        report = asyncio.run(async_main(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("smoke: interrupted", file=sys.stderr)
-        return 1
-    print("\n".join(report.lines()), flush=True)
-    return 0 if not report.failures else 1
+    return run_and_report("smoke", Smoke(parse_args(argv)))
 
 
 if __name__ == "__main__":

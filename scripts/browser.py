@@ -753,8 +753,10 @@ class BrowserTest:
         before = (await self.state(HIGH_ENTITY)).get("state")
         if value is None or before not in {"on", "off"}:
             raise BrowserTestError(f"glucose {value}, {HIGH_ENTITY} {before}: nothing to change")
-        # A limit that flips the sensor, within 71..249 (above low, below urgent high).
-        high = int(value) - 1 if before == "off" else int(value) + 1
+        # A limit that flips the sensor, within 71..249 (above low, below urgent high), 30
+        # mg/dL away from glucose: more than it moves between two readings, since a new
+        # reading may come while the form is filled in.
+        high = int(value) - 30 if before == "off" else int(value) + 30
         high = min(max(high, 71), 249)
         expected = "on" if value > high else "off"
         await page.goto(f"{self.hass.base_url}/config/integrations/integration/{DOMAIN}")
@@ -773,8 +775,11 @@ class BrowserTest:
             await page.get_by_role("button", name="Finish", exact=True).click(timeout=5_000)
 
         async def follows() -> str | None:
+            # Against the glucose shown now, in case a new reading came meanwhile.
+            now = numeric_state((await self.state(GLUCOSE_ENTITY)).get("state"))
+            wanted = expected if now is None else ("on" if now > high else "off")
             state = (await self.state(HIGH_ENTITY)).get("state")
-            return state if state == expected else None
+            return state if state == wanted else None
 
         await self.wait_for(f"{HIGH_ENTITY} {expected} with high {high}", follows)
         return f"glucose {value:g}: high {180} -> {high}, {HIGH_ENTITY} {before} -> {expected}"

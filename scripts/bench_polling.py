@@ -1,4 +1,11 @@
-"""Freshness and request counts of the poll schedulers over one simulated day.
+"""Freshness and request counts of the poll scheduler over one simulated day.
+
+The first table runs the integration's poller (the object the coordinator drives) against
+the Share simulator under several upload-delay models, next to a fixed 180 s poller for the
+current reading (the core integration's strategy) and to the oracle: the fixed offsets
+after each reading's time with the least median lag for that model, found from its known
+delay distribution, time-shared between k and k+1 polls per reading so that it makes as
+many requests as ours.
 
 A second table shows what backfilling holes costs: requests, bytes and reads that reach
 back past the newest reading, on a normal day, a day with the phone offline for 5 hours
@@ -10,22 +17,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+import itertools
+import math
 import statistics
 
 import aiohttp
+import numpy as np
 
 from custom_components.cgm_handler.scheduler import (
-    DEFAULT_QUANTILE,
+    MIN_WAIT,
+    READING_INTERVAL,
     TIMER_SLACK,
     Backfill,
-    PollScheduler,
+    Poller,
     window_since,
 )
 from custom_components.cgm_handler.share import ShareClient
-from scripts.share_simulator import Backlog, ManualClock, ShareSimulator
-from scripts.share_simulator.wire import LOGIN_ENDPOINT, READINGS_ENDPOINT
+from scripts.share_simulator import (
+    Backlog,
+    ChangingDelay,
+    DelayModel,
+    LogNormalDelay,
+    ManualClock,
+    ShareSimulator,
+    UploadDelay,
+)
+from scripts.share_simulator.wire import LOGIN_ENDPOINT, READINGS_ENDPOINT, to_ms
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -33,6 +53,25 @@ DAY = timedelta(days=1)
 FIXED_INTERVAL = timedelta(seconds=180)
 PASSWORD = "bench-password"  # noqa: S105 (the simulator's account)
 SETTLE = timedelta(minutes=20)
+SLOT = READING_INTERVAL.total_seconds()
+READINGS_A_DAY = round(DAY / READING_INTERVAL)
+# The targets, on every model.
+MAX_REQUESTS = 480
+MEDIAN_MARGIN = 1.15
+# The oracle's known distribution: this many draws of the model.
+ORACLE_DRAWS = 10 * READINGS_A_DAY
+DEFAULT = UploadDelay()
+BIMODAL = UploadDelay(usual=(20, 40), late_chance=0.3, late=(150, 450))
+
+
+def models(start: datetime) -> list[tuple[str, DelayModel]]:
+    """Return the upload-delay models, by name."""
+    return [
+        ("default (10-90 s, 3 % late)", DEFAULT),
+        ("bimodal (30 % 150-450 s)", BIMODAL),
+        ("log-normal (median 40 s)", LogNormalDelay()),
+        ("default, bimodal from noon", ChangingDelay(DEFAULT, BIMODAL, start + DAY / 2)),
+    ]
 
 
 @dataclass
@@ -46,16 +85,24 @@ class Result:
     missed: int
     kilobytes: float = 0.0
     wide_reads: int = 0
+    targets: str = ""
+
+    @property
+    def median(self) -> float:
+        """Return the median lag."""
+        return statistics.median(self.lags)
 
 
 class Run:
     """One strategy polling a fresh simulator over one simulated day."""
 
-    def __init__(self, seed: str, start: datetime, **account: object) -> None:
+    def __init__(
+        self, seed: str, start: datetime, delay: DelayModel = DEFAULT, **account: object
+    ) -> None:
         """Prepare a simulator with a day of history before start."""
         self.clock = ManualClock(start)
         self.start = start
-        self.sim = ShareSimulator(seed=seed, now=self.clock.now)
+        self.sim = ShareSimulator(seed=seed, now=self.clock.now, upload_delay=delay)
         self.sim.add_account("bench", PASSWORD, history=DAY, **account)
         self.seen: dict[datetime, datetime] = {}
         self.wide_reads = 0
@@ -65,6 +112,12 @@ class Run:
         self.clock.set(at)
         for reading in await client.get_readings(minutes, count):
             self.seen.setdefault(reading.time, at)
+
+    def first_reading(self) -> datetime:
+        """Return the time of the first reading due after the start."""
+        times = [r.time for r in self.sim.published_readings("bench", self.start + HOUR)]
+        newest = max(t for t in times if t <= self.start)
+        return newest + READING_INTERVAL
 
     def result(self, name: str) -> Result:
         """Compare first sightings with the simulator's publication times."""
@@ -88,32 +141,29 @@ class Run:
 
 
 async def run_ours(
-    seed: str, start: datetime, quantile: float, name: str = "", **account: object
+    seed: str, start: datetime, name: str, delay: DelayModel = DEFAULT, **account: object
 ) -> Result:
-    """Poll when the next reading is due and backfill holes, as the coordinator does."""
-    run = Run(seed, start, **account)
-    scheduler = PollScheduler(quantile=quantile)
-    backfill = Backfill()
+    """Poll with the integration's poller, exactly as the coordinator does."""
+    run = Run(seed, start, delay, **account)
+    poller = Poller()
     url = await run.sim.start()
     async with aiohttp.ClientSession() as session:
         client = ShareClient(session, "bench", PASSWORD, base_url=url)
         at = start
         while at < start + DAY:
-            window = backfill.window(run.seen, at)
+            window = poller.window(run.seen, at)
             if run.seen and window > window_since(max(run.seen), at):
                 run.wide_reads += 1
             await run.poll(client, at, *window)
-            backfill.fetched()
-            scheduler.polled(at, max(run.seen, default=None))
-            at = scheduler.next_poll(at) + TIMER_SLACK
+            poller.read(run.seen, at)
+            at = poller.next_poll(at) + TIMER_SLACK
     await run.sim.stop()
-    default = " default" if quantile == DEFAULT_QUANTILE else ""
-    return run.result(name or f"ours (quantile {quantile:.2f}{default})")
+    return run.result(name)
 
 
-async def run_fixed(seed: str, start: datetime) -> Result:
+async def run_fixed(seed: str, start: datetime, delay: DelayModel) -> Result:
     """Poll every 180 s for the current reading, as the core integration does."""
-    run = Run(seed, start)
+    run = Run(seed, start, delay)
     url = await run.sim.start()
     async with aiohttp.ClientSession() as session:
         client = ShareClient(session, "bench", PASSWORD, base_url=url)
@@ -125,23 +175,144 @@ async def run_fixed(seed: str, start: datetime) -> Result:
     return run.result("fixed 180 s, current reading")
 
 
+async def run_oracle(
+    seed: str, start: datetime, delay: DelayModel, plans: tuple[list[float], list[float], float]
+) -> Result:
+    """Poll at fixed offsets after each reading's time, fetching all that is missing."""
+    fewer, more, share = plans
+    run = Run(seed, start, delay)
+    backfill = Backfill()
+    url = await run.sim.start()
+    async with aiohttp.ClientSession() as session:
+        client = ShareClient(session, "bench", PASSWORD, base_url=url)
+        await run.poll(client, start, *backfill.window(run.seen, start))
+        backfill.fetched()
+        due, slot = run.first_reading(), 0
+        while due < start + DAY:
+            # Bresenham: `share` of the readings get the plan with one poll more.
+            extra = math.floor((slot + 1) * share) > math.floor(slot * share)
+            for offset in more if extra else fewer:
+                at = due + timedelta(seconds=offset)
+                await run.poll(client, at, *backfill.window(run.seen, at))
+                backfill.fetched()
+            due, slot = due + READING_INTERVAL, slot + 1
+    await run.sim.stop()
+    return run.result("oracle: best fixed offsets")
+
+
+def draws(delay: DelayModel, start: datetime) -> np.ndarray:
+    """Return many upload delays drawn from the model, at the times of a day's readings."""
+    return np.array(
+        [
+            delay.seconds("oracle", n, to_ms(start + (n % READINGS_A_DAY) * READING_INTERVAL))
+            for n in range(ORACLE_DRAWS)
+        ]
+    )
+
+
+def lags_of(delays: np.ndarray, offsets: Sequence[float]) -> np.ndarray:
+    """Return the wait from upload to the next poll, with these offsets every reading."""
+    slots = math.ceil(delays.max() / SLOT) + 2
+    polls = np.sort(np.array([o + SLOT * n for n in range(slots) for o in offsets]))
+    return polls[np.searchsorted(polls, delays)] - delays
+
+
+def mixed_median(fewer: np.ndarray, more: np.ndarray, share: float) -> tuple[float, float]:
+    """Return the median and mean lag when `share` of the readings get the second plan."""
+    values = np.concatenate([fewer, more])
+    weights = np.concatenate(
+        [np.full(len(fewer), (1 - share) / len(fewer)), np.full(len(more), share / len(more))]
+    )
+    order = np.argsort(values)
+    median = float(values[order][np.searchsorted(np.cumsum(weights[order]), 0.5)])
+    return median, float(np.dot(values, weights))
+
+
+def apart(offsets: list[float]) -> bool:
+    """Tell whether polls at these offsets every reading are MIN_WAIT apart, as ours are."""
+    ranked = sorted(offsets)
+    gaps = [b - a for a, b in itertools.pairwise([*ranked, ranked[0] + SLOT])]
+    return len(ranked) < 2 or min(gaps) >= MIN_WAIT.total_seconds()
+
+
+def oracle_plans(delays: np.ndarray, per_reading: float) -> tuple[list[float], list[float], float]:
+    """Return the offsets with the least median lag, for k and k+1 polls, and their mix.
+
+    The polls of a reading are MIN_WAIT apart, as the integration's always are.
+
+    Coordinate descent from evenly spread offsets, each offset moved in turn to its best
+    place until none moves, on a 5-second grid and then to the second around each place;
+    ties go to the lower mean lag.
+    """
+    polls = max(1, math.floor(per_reading))
+    share = min(1.0, max(0.0, per_reading - polls))
+    best: tuple[tuple[float, float], list[float], list[float]] = ((math.inf, math.inf), [], [])
+    for spread in (60.0, 120.0, 240.0):
+        plans = (
+            [spread * (i + 1) / (polls + 1) for i in range(polls)],
+            [spread * (i + 1) / (polls + 2) for i in range(polls + 1)],
+        )
+
+        def score(a: list[float], b: list[float]) -> tuple[float, float]:
+            return mixed_median(lags_of(delays, a), lags_of(delays, b), share)
+
+        current = score(*plans)
+        for step in (5.0, 1.0):
+            moved = True
+            while moved:
+                moved = False
+                for which, plan in enumerate(plans):
+                    for index, offset in enumerate(plan):
+                        near = np.arange(offset - 5, offset + 6) if step < 5 else ()
+                        places = near if step < 5 else np.arange(0.0, SLOT, step)
+                        for place in places:
+                            trial = [*plan[:index], float(place) % SLOT, *plan[index + 1 :]]
+                            if not apart(trial):
+                                continue
+                            pair = (trial, plans[1]) if which == 0 else (plans[0], trial)
+                            if (value := score(*pair)) < current:
+                                current, moved = value, True
+                                plan[index] = trial[index]
+        if current < best[0]:
+            best = (current, sorted(plans[0]), sorted(plans[1]))
+    return best[1], best[2], share
+
+
 def percentile(values: list[float], share: float) -> float:
     """Return the nearest-rank percentile."""
     ranked = sorted(values)
     return ranked[max(0, min(len(ranked) - 1, round(share * len(ranked)) - 1))]
 
 
-def report(results: list[Result]) -> None:
-    """Print one row per strategy."""
-    print(
-        f"{'strategy':30} {'median lag':>10} {'p95 lag':>8} {'requests':>8} "
-        f"{'logins':>6} {'missed':>6}"
-    )
-    for r in results:
-        print(
-            f"{r.name:30} {statistics.median(r.lags):9.1f}s {percentile(r.lags, 0.95):7.1f}s "
-            f"{r.requests:8d} {r.logins:6d} {r.missed:6d}"
+def judge(ours: Result, fixed: Result, oracle: Result) -> str:
+    """Return which targets ours meets against the fixed poller and the oracle."""
+    failed = [
+        what
+        for what, met in (
+            (f"requests > {MAX_REQUESTS}", ours.requests <= MAX_REQUESTS),
+            (
+                f"median > {MEDIAN_MARGIN:.2f} x oracle",
+                ours.median <= MEDIAN_MARGIN * oracle.median,
+            ),
+            ("missed > fixed", ours.missed <= fixed.missed),
         )
+        if not met
+    ]
+    return "met" if not failed else "NOT MET: " + ", ".join(failed)
+
+
+def report(rows: list[tuple[str, list[Result]]]) -> None:
+    """Print one row per strategy and delay model."""
+    print(
+        f"{'delay model':28} {'strategy':28} {'median lag':>10} {'p95 lag':>8} "
+        f"{'requests':>8} {'missed':>6}  targets"
+    )
+    for model, results in rows:
+        for r in results:
+            print(
+                f"{model:28} {r.name:28} {r.median:9.1f}s {percentile(r.lags, 0.95):7.1f}s "
+                f"{r.requests:8d} {r.missed:6d}  {r.targets}"
+            )
 
 
 def report_backfill(results: list[Result]) -> None:
@@ -151,8 +322,18 @@ def report_backfill(results: list[Result]) -> None:
         print(f"{r.name:30} {r.requests:8d} {r.kilobytes:7.1f} {r.wide_reads:10d} {r.missed:6d}")
 
 
+async def compare(seed: str, start: datetime, delay: DelayModel) -> list[Result]:
+    """Run ours, the fixed poller and the oracle at ours' request count on one model."""
+    ours = await run_ours(seed, start, "ours", delay)
+    fixed = await run_fixed(seed, start, delay)
+    plans = oracle_plans(draws(delay, start), ours.requests / READINGS_A_DAY)
+    oracle = await run_oracle(seed, start, delay, plans)
+    ours.targets = judge(ours, fixed, oracle)
+    return [ours, fixed, oracle]
+
+
 async def backfill_days(seed: str, start: datetime) -> list[Result]:
-    """Run the default scheduler on a normal day, a phone-offline day and a warm-up day."""
+    """Run our poller on a normal day, a phone-offline day and a warm-up day."""
     back = start + 11 * HOUR
     offline = Backlog(start + 6 * HOUR, back, back + 12 * MINUTE)
     days: list[tuple[str, dict[str, object]]] = [
@@ -160,25 +341,19 @@ async def backfill_days(seed: str, start: datetime) -> list[Result]:
         ("phone offline 5 h", {"backlogs": [offline]}),
         ("sensor warm-up 2 h", {"sensor_start": start + 6 * HOUR}),
     ]
-    return [
-        await run_ours(seed, start, DEFAULT_QUANTILE, name, **account) for name, account in days
-    ]
+    return [await run_ours(seed, start, name, **account) for name, account in days]
 
 
 async def main() -> None:
-    """Run every strategy on the same simulated day."""
+    """Run every strategy on every delay model over the same simulated day."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", default="bench")
     parser.add_argument("--start", default="2026-03-02T00:00:00+00:00")
-    parser.add_argument(
-        "--quantiles", default="0.5,0.75,0.9", help="learned-delay quantiles to compare"
-    )
     args = parser.parse_args()
     start = datetime.fromisoformat(args.start).astimezone(UTC)
-    results = [await run_ours(args.seed, start, float(q)) for q in args.quantiles.split(",")]
-    results.append(await run_fixed(args.seed, start))
+    rows = [(name, await compare(args.seed, start, delay)) for name, delay in models(start)]
     print(f"One simulated day from {start:%Y-%m-%d %H:%M} UTC, seed {args.seed!r}")
-    report(results)
+    report(rows)
     print()
     report_backfill(await backfill_days(args.seed, start))
 

@@ -18,7 +18,9 @@ import pytest
 from custom_components.cgm_handler.const import BUFFER, DOMAIN, LOCKOUT_WAIT
 from custom_components.cgm_handler.coordinator import CgmCoordinator, CgmData
 from custom_components.cgm_handler.scheduler import (
+    BUDGET,
     GAP,
+    MAX_POLLS,
     MAX_WAIT,
     MIN_WAIT,
     READING_INTERVAL,
@@ -122,11 +124,11 @@ async def test_polls_follow_the_readings(
     lags = {r.time: (seen[r.time] - r.published_at).total_seconds() for r in new}
     assert max(lags.values()) <= (READING_INTERVAL + LATE).total_seconds()
     usual = [lags[r.time] for r in new if r.published_at - r.time <= timedelta(seconds=90)]
-    assert max(usual) <= 90
-    # Most readings are there at the first poll (it waits for 3 in 4 of the uploads).
+    # Most uploads are there at their reading's polls; one that misses them comes with the
+    # next reading's.
     assert statistics.median(usual) <= 30
-    # About one or two polls per reading: far fewer than polling every 15 s.
-    assert len(polls) - 1 <= 2 * len(new)
+    # Within the budget of polls per reading: far fewer than polling every 15 s.
+    assert len(polls) - 1 <= BUDGET * len(new) + MAX_POLLS
 
     coordinator = coordinator_of(entry.runtime_data)
     assert as_pairs(coordinator.data.readings) == as_pairs(

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 import itertools
 import math
+import random
 
 import pytest
 
 from custom_components.cgm_handler.scheduler import (
-    DEFAULT_QUANTILE,
-    DEFAULT_UPLOAD_DELAY,
+    BIN,
+    BUDGET,
+    LEARN_LIMIT,
     LOOKS,
+    MAX_POLLS,
     MAX_WAIT,
     MIN_WAIT,
-    PROBE,
     READING_INTERVAL,
+    TAIL,
+    TIMER_SLACK,
     Backfill,
+    Poller,
     PollScheduler,
+    UploadDelays,
+    expected_lag,
+    median_wait,
+    plan_offsets,
 )
 from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES
 
@@ -43,27 +53,43 @@ def started(**kwargs: float) -> PollScheduler:
     return scheduler
 
 
-def learn(scheduler: PollScheduler, delays: list[float], first: int = 1) -> datetime:
-    """Let readings first..n appear `delay` seconds after their time; return the last poll.
+def drive(delay: Callable[[int], float], readings: int) -> tuple[Poller, list[datetime]]:
+    """Poll a synthetic Share, on which reading i appears delay(i) seconds after its time.
 
-    Each reading is missed by a poll 5 s before it appears and found 5 s after, so the
-    scheduler sees it appear exactly `delay` seconds after its time.
+    Every poll fetches every reading that has appeared, as the real window does for the
+    readings since the newest and for the holes due for a look. Return the poller and the
+    poll times.
     """
+    poller, known, polls = Poller(), {FIRST}, []
     now = START
-    for index, delay in enumerate(delays, start=first):
-        appeared = reading(index) + seconds(delay)
-        scheduler.polled(appeared - seconds(5), reading(index - 1))
-        now = appeared + seconds(5)
-        scheduler.polled(now, reading(index))
-    return now
+    end = reading(readings)
+    while now < end:
+        poller.window(known, now)
+        known |= {
+            reading(i) for i in range(1, readings + 1) if reading(i) + seconds(delay(i)) <= now
+        }
+        poller.read(known, now)
+        polls.append(now)
+        now = poller.next_poll(now) + TIMER_SLACK
+    return poller, polls
+
+
+def bimodal(i: int) -> float:
+    """Return the delay of a phone that dozes: 70 % of readings 20-40 s, 30 % 150-450 s."""
+    draw = random.Random(i)  # noqa: S311 - reproducible, not secret
+    return draw.uniform(150, 450) if draw.random() < 0.3 else draw.uniform(20, 40)
+
+
+def in_seconds(offsets: tuple[timedelta, ...]) -> list[float]:
+    """Return offsets in seconds."""
+    return [offset.total_seconds() for offset in offsets]
 
 
 def test_defaults_before_any_reading() -> None:
-    """Without readings the scheduler uses the default delay and polls every 5 minutes."""
+    """Without readings the scheduler polls every 5 minutes."""
     scheduler = PollScheduler()
 
-    assert scheduler.quantile == DEFAULT_QUANTILE
-    assert scheduler.upload_delay == DEFAULT_UPLOAD_DELAY
+    assert scheduler.budget == BUDGET
     assert scheduler.next_poll(START) == START + MAX_WAIT
 
     scheduler.polled(START, None)
@@ -71,122 +97,143 @@ def test_defaults_before_any_reading() -> None:
 
 
 def test_first_fetch_plans_the_next_reading() -> None:
-    """After the first fetch, the next poll is when the next reading should be on Share."""
+    """After the first fetch the polls come within the prior's 90 s after the next reading."""
     scheduler = started()
+    offsets = scheduler.offsets
 
-    assert scheduler.upload_delay == DEFAULT_UPLOAD_DELAY  # the first fetch teaches nothing
-    assert scheduler.next_poll(START) == reading(1) + DEFAULT_UPLOAD_DELAY
-
-
-def test_delay_between_an_empty_poll_and_a_hit() -> None:
-    """A reading found after an empty poll appeared halfway between the two polls."""
-    scheduler = started()
-    due = scheduler.next_poll(START)
-    scheduler.polled(due, FIRST)  # not there yet
-    found = due + seconds(20)
-    scheduler.polled(found, reading(1))
-
-    expected = due + seconds(10) - reading(1)
-    assert scheduler.upload_delay == expected
-    assert scheduler.next_poll(found) == reading(2) + expected
+    assert 1 <= len(offsets) <= MAX_POLLS
+    assert all(timedelta(0) <= offset <= seconds(90) for offset in offsets)
+    assert scheduler.next_poll(START) == reading(1) + offsets[0]
+    assert scheduler.upload_delay == seconds(45)  # the middle of the prior
 
 
-@pytest.mark.parametrize(
-    ("quantile", "expected"),
-    [(DEFAULT_QUANTILE, 60.0), (0.5, 40.0), (1.0, 80.0), (0.0, 20.0)],
-)
-def test_learned_delay_is_a_quantile(quantile: float, expected: float) -> None:
-    """The delay is a quantile of the observed delays, so a few late uploads don't count."""
-    scheduler = started(quantile=quantile)
-    now = learn(scheduler, [80.0, 20.0, 60.0, 40.0])
+def test_a_reading_found_by_the_first_poll_only_bounds_its_delay() -> None:
+    """A reading already there may have come at any moment before: no delay is made up."""
+    delays = UploadDelays()
+    for _ in range(40):
+        delays.observe(0, 30)
 
-    assert scheduler.upload_delay == seconds(expected)
-    assert scheduler.next_poll(now) == reading(5) + seconds(expected)
+    masses = delays.masses
+    assert sum(masses[:6]) > 0.9  # by 30 s
+    # Where before 30 s is not known, so no 5-second bin holds most of it.
+    assert max(masses[:6]) < 0.5
+    # A poll that misses it tells where: after 20 s, by 30 s.
+    for _ in range(40):
+        delays.observe(20, 30)
+    assert sum(delays.masses[4:6]) > 0.9
 
 
 def test_only_recent_delays_count() -> None:
     """Old observations drop out once the sample window is full."""
-    scheduler = started(samples=3)
-    learn(scheduler, [100.0, 100.0, 100.0, 12.0, 12.0, 12.0])
+    delays = UploadDelays(samples=3)
+    for after, by in [(100, 105), (100, 105), (100, 105), (10, 15), (10, 15), (10, 15)]:
+        delays.observe(after, by)
 
-    assert scheduler.upload_delay == seconds(12)
+    assert delays.median == seconds(15)
 
 
-def test_probes_earlier_when_the_reading_was_already_there() -> None:
-    """A reading found by the first poll may have come earlier: the next poll is earlier."""
+def test_plans_bring_the_most_readings_within_the_median_wait() -> None:
+    """On a dozing phone's delays, both polls go to the prompt uploads, 15 s apart."""
+    masses = [0.0] * (TAIL + 1)
+    for b in range(4, 8):  # 20-40 s
+        masses[b] = 0.7 / 4
+    for b in range(30, 90):  # 150-450 s
+        masses[b] = 0.3 / 60
+
+    # Half the readings can wait at most 12.5 s: a poll at 25 s and one at 40 s bring the
+    # prompt uploads within that, and the late ones are left to the next reading's polls.
+    waited = median_wait(masses, 1.5)
+    assert (waited + 0.5) * BIN == 12.5
+    assert plan_offsets(masses, 2, waited) == (5, 8)
+    (one,) = plan_offsets(masses, 1, waited)
+    assert one == 8  # all the prompt uploads, at 40 s
+    # A third poll has nothing left to bring within 12.5 s, so it shortens the late waits.
+    three = plan_offsets(masses, 3, waited)
+    assert three[:2] == (5, 8)
+    assert three[2] > 30
+    assert expected_lag(masses, three) < expected_lag(masses, (5, 8))
+
+
+def test_a_bigger_budget_waits_less() -> None:
+    """The median wait a budget reaches falls as the budget grows."""
+    masses = [0.0] * (TAIL + 1)
+    for b in range(2, 18):  # 10-90 s
+        masses[b] = 1 / 16
+
+    waits = [median_wait(masses, budget) for budget in (1.0, 1.5, 2.0, 3.0)]
+    assert waits == sorted(waits, reverse=True)
+    assert waits[0] > waits[-1]
+
+
+def test_a_dozing_phone_is_polled_once_per_reading_at_its_prompt_uploads() -> None:
+    """Late uploads are left to the next reading's poll, not retried every 15 seconds."""
+    poller, polls = drive(bimodal, 144)
+    scheduler = poller.scheduler
+
+    (single,) = in_seconds(scheduler.plan(1))
+    assert 35 <= single <= 50  # just after the prompt uploads, not inside the late ones
+    # Within the budget: far fewer requests than 906 a day of the single quantile.
+    assert len(polls) <= BUDGET * 144 + MAX_POLLS + 1
+    gaps = [later - earlier for earlier, later in itertools.pairwise(polls)]
+    assert min(gaps) >= MIN_WAIT
+    # Most readings came at their first poll, the late ones in the next reading's.
+    assert scheduler.upload_delay <= seconds(45)
+
+
+def test_a_phone_that_changes_its_pattern_is_followed() -> None:
+    """A phone that uploads within 15 s, then 60-80 s late: the polls move within hours."""
+    change = 72
+
+    def delay(i: int) -> float:
+        return 10.0 + i % 5 if i < change else 60.0 + 5 * (i % 5)
+
+    poller, polls = drive(delay, change)
+    before = in_seconds(poller.scheduler.plan(1))
+    poller, polls = drive(delay, 2 * change)
+    after = in_seconds(poller.scheduler.plan(1))
+
+    assert before == [15.0]  # the last prompt upload
+    assert after == [80.0]  # the last late one
+    tail = [poll for poll in polls if poll > reading(2 * change - 12)]
+    assert len(tail) <= BUDGET * 12 + MAX_POLLS
+
+
+def test_old_readings_teach_nothing() -> None:
+    """A backlog found long after its time leaves the learned delays alone."""
+    poller = Poller()
+    poller.window([FIRST], START)
+    poller.read([FIRST], START)
+    learned = len(poller.scheduler.delays)
+    backlog = [START - LEARN_LIMIT - n * READING_INTERVAL for n in range(1, 10)]
+    later = START + READING_INTERVAL
+    poller.window([FIRST], later)
+    poller.read([FIRST, *backlog], later)
+
+    assert len(poller.scheduler.delays) == learned
+
+
+def test_a_missing_reading_is_polled_once_per_interval() -> None:
+    """After a reading's planned polls, one poll per reading interval until it comes."""
     scheduler = started()
-    due = scheduler.next_poll(START)
-    scheduler.polled(due, reading(1))
-
-    assert scheduler.upload_delay == DEFAULT_UPLOAD_DELAY - PROBE
-    assert scheduler.next_poll(due) == reading(2) + DEFAULT_UPLOAD_DELAY - PROBE
-
-
-def test_probing_converges_to_no_delay() -> None:
-    """When every reading is there at the first poll, polls move to the reading time itself."""
-    scheduler = started()
-    now, delays = START, []
-    for index in range(1, 100):
-        now = scheduler.next_poll(now)
-        assert now >= reading(index)  # never before the reading exists
-        scheduler.polled(now, reading(index))
-        delays.append(scheduler.upload_delay)
-
-    assert delays == sorted(delays, reverse=True)
-    assert delays[-1] == timedelta(0)
-
-
-def test_old_or_repeated_readings_teach_nothing() -> None:
-    """Backfilled readings and polls without a newer reading leave the delay alone."""
-    scheduler = started()
-    # After an outage the newest reading found is more than 5 minutes old.
-    scheduler.polled(reading(4), reading(2))
-    assert scheduler.upload_delay == DEFAULT_UPLOAD_DELAY
-    # An older reading than the newest known does not move the schedule back.
-    scheduler.polled(reading(4) + seconds(20), reading(1))
-    assert scheduler.upload_delay == DEFAULT_UPLOAD_DELAY
-    assert scheduler.next_poll(reading(4) + seconds(20)) >= reading(4) + seconds(35)
-
-
-def test_overdue_polls_are_at_least_15_seconds_apart() -> None:
-    """While a reading is late the retries are spaced out, up to the next reading's slot."""
-    scheduler = started()
-    delay = scheduler.upload_delay
+    (late,) = scheduler.plan(1)
     now = scheduler.next_poll(START)
     polls = [now]
-    while now < reading(2) + delay:
+    for _ in range(12):
         scheduler.polled(now, FIRST)
         now = scheduler.next_poll(now)
         polls.append(now)
 
     gaps = [later - earlier for earlier, later in itertools.pairwise(polls)]
     assert all(gap >= MIN_WAIT for gap in gaps)
-    assert gaps[0] == MIN_WAIT  # retrying quickly at first
-    assert max(gaps) > 3 * MIN_WAIT  # then backing off while the reading stays late
-    # The next reading's slot is not skipped.
-    assert reading(2) + delay <= polls[-1] <= reading(2) + delay + MIN_WAIT
-    assert len(polls) < READING_INTERVAL / MIN_WAIT
-
-
-def test_gap_mode_polls_once_per_reading() -> None:
-    """Once two readings are missing, there is one poll per expected reading."""
-    scheduler = started()
-    delay = scheduler.upload_delay
-    now = reading(3) + seconds(50)
-    polls = []
-    for _ in range(12):
-        scheduler.polled(now, FIRST)
-        now = scheduler.next_poll(now)
-        polls.append(now)
-
-    assert polls[0] == reading(4) + delay
-    assert [b - a for a, b in itertools.pairwise(polls)] == [READING_INTERVAL] * 11
+    assert polls[-1] == reading(12) + late
+    assert gaps[-8:] == [READING_INTERVAL] * 8
 
 
 def test_gap_mode_still_waits_15_seconds() -> None:
     """A slot that is due in a moment is polled no sooner than 15 seconds later."""
     scheduler = started()
-    now = reading(3) + scheduler.upload_delay - seconds(3)
+    (late,) = scheduler.plan(1)
+    now = reading(3) + late - seconds(3)
     scheduler.polled(now, FIRST)
 
     assert scheduler.next_poll(now) == now + MIN_WAIT

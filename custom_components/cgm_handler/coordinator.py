@@ -28,7 +28,7 @@ from .const import (
 from .history import ReadingHistory
 from .metrics import GlycemicMetrics
 from .no_readings import NoReadingsWatch
-from .scheduler import GAP, MAX_WAIT, TIMER_SLACK, Backfill, PollScheduler
+from .scheduler import GAP, MAX_WAIT, TIMER_SLACK, Poller
 from .share import (
     GlucoseReading,
     ShareAccountLockedError,
@@ -124,8 +124,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
             update_interval=MAX_WAIT,
         )
         self.client = client
-        self.scheduler = PollScheduler()
-        self.backfill = Backfill()
+        self.poller = Poller()
         self.history = ReadingHistory(hass, entry.entry_id)
         self.statistics = StatisticsImporter(hass, entry, self.history)
         self._readings: dict[datetime, GlucoseReading] = {}
@@ -163,14 +162,13 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
             raise
         async_clear_lockout(self.hass, self.config_entry.entry_id)
         self._null_retries.pop(self.config_entry.entry_id, None)
-        self.backfill.fetched()
         self._merge(fresh, now)
+        self.poller.read(self._readings.keys(), now)
         self.statistics.async_update(self.history.async_merge(fresh, now))
         data = CgmData(
             tuple(self._readings[key] for key in sorted(self._readings)), self._metrics(now)
         )
-        self.scheduler.polled(now, data.latest.time if data.latest else None)
-        self._plan(self.scheduler.next_poll(now))
+        self._plan(self.poller.next_poll(now))
         self._watch_stale(data.latest)
         self.no_readings.async_polled(now, self.history.newest)
         return data
@@ -196,7 +194,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         if self._rejected.get(entry_id) == password:
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="invalid_auth")
         self._wait_after_null_session(now)
-        minutes, count = self.backfill.window(self._readings.keys(), now)
+        minutes, count = self.poller.window(self._readings.keys(), now)
         try:
             return await self.client.get_readings(minutes, count)
         except ShareNullSessionError as err:
@@ -210,7 +208,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
             self._lock(now)
             raise UpdateFailed(translation_domain=DOMAIN, translation_key="account_locked") from err
         except ShareError as err:
-            self._plan(self.scheduler.failed(now))
+            self._plan(self.poller.failed(now))
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="cannot_connect",

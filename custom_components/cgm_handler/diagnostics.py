@@ -26,9 +26,12 @@ async def async_get_config_entry_diagnostics(
         "coordinator": {
             "last_update_success": coordinator.last_update_success,
             "update_interval": str(coordinator.update_interval),
-            "upload_delay": coordinator.scheduler.upload_delay.total_seconds(),
+            "upload_delay": coordinator.poller.scheduler.upload_delay.total_seconds(),
+            "poll_offsets": [
+                offset.total_seconds() for offset in coordinator.poller.scheduler.offsets
+            ],
             "readings_in_buffer": len(readings),
-            "holes_in_buffer": coordinator.backfill.holes,
+            "holes_in_buffer": coordinator.poller.backfill.holes,
         },
         "recent_readings": [
             {**asdict(reading), "out_of_range": reading.out_of_range}

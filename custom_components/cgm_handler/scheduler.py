@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Collection
+from collections import Counter, deque
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import itertools
@@ -14,9 +14,25 @@ from .share.const import MAX_COUNT, MAX_MINUTES
 READING_INTERVAL = timedelta(minutes=5)
 MIN_WAIT = timedelta(seconds=15)
 MAX_WAIT = timedelta(minutes=5)
-DEFAULT_UPLOAD_DELAY = timedelta(seconds=30)
-PROBE = timedelta(seconds=5)
-DEFAULT_QUANTILE = 0.75
+# Polls a reading on average: one for every reading, and a second for every other one
+# (432 requests a day), where it shortens the wait most. At most MAX_POLLS per reading.
+BUDGET = 1.5
+MAX_POLLS = 3
+# The learned delays: the last SAMPLES readings (5 hours), in bins of BIN seconds up to
+# three reading intervals, the last bin holding every longer delay.
+SAMPLES = 60
+BIN = 5
+SLOT_BINS = 60
+SLOTS_AHEAD = 3
+TAIL = SLOT_BINS * SLOTS_AHEAD
+ITERATIONS = 25
+# Before it has learned much, a phone is taken to upload within 90 s, weighing as much as
+# two readings; it also keeps every early moment possible, so early polls are tried again.
+PRIOR_BINS = 18
+PRIOR_WEIGHT = 2.0
+# A reading found later than this after its time (a phone's backlog) teaches nothing.
+LEARN_LIMIT = timedelta(minutes=30)
+RECENT_READS = 16
 # A poll timer may fire up to a second early; never poll before a reading is due.
 TIMER_SLACK = timedelta(seconds=1)
 # Two readings further apart than this have a hole between them.
@@ -88,49 +104,244 @@ class Backfill:
         self._looking = []
 
 
-class PollScheduler:
-    """Learn the upload delay and plan each poll just after a reading is due."""
+class UploadDelays:
+    """Learn how long readings take to reach Share, from what the polls saw.
 
-    def __init__(self, quantile: float = DEFAULT_QUANTILE, samples: int = 24) -> None:
-        """Start with no readings and the default upload delay."""
-        self.quantile = quantile
-        self._delays: deque[float] = deque(maxlen=samples)
+    A poll that finds a reading tells only that it appeared after the last poll that could
+    have fetched it and by this one: each observation is an interval of delays (a reading
+    found on the first poll may have come at any moment before it). The distribution over
+    5-second bins is the maximum-likelihood estimate for such intervals (Turnbull's
+    self-consistency iteration), with a weak prior of uploads within 90 s so that no
+    moment is ruled out for good.
+    """
+
+    def __init__(self, samples: int = SAMPLES) -> None:
+        """Start with the prior alone."""
+        self._seen: deque[tuple[int, int]] = deque(maxlen=samples)
+        self._masses: list[float] | None = None
+
+    def __len__(self) -> int:
+        """Return the number of observations kept."""
+        return len(self._seen)
+
+    def observe(self, after: float, by: float) -> None:
+        """Record a reading that appeared more than `after` and at most `by` seconds late."""
+        # Polls come a moment after their planned offset (TIMER_SLACK): round to a bin.
+        first = min(TAIL, max(0, round(after / BIN)))
+        last = min(TAIL, max(first, round(by / BIN) - 1))
+        self._seen.append((first, last))
+        self._masses = None
+
+    @property
+    def masses(self) -> list[float]:
+        """Return the probability of each 5-second bin of delay, the last one beyond."""
+        if self._masses is None:
+            self._masses = self._estimate()
+        return self._masses
+
+    def _estimate(self) -> list[float]:
+        """Iterate the self-consistency equations from the prior."""
+        prior = [1 / PRIOR_BINS if b < PRIOR_BINS else 0.0 for b in range(TAIL + 1)]
+        masses = prior
+        total = len(self._seen) + PRIOR_WEIGHT
+        intervals = Counter(self._seen)
+        for _ in range(ITERATIONS):
+            share = [PRIOR_WEIGHT * mass for mass in prior]
+            for (first, last), times in intervals.items():
+                span = masses[first : last + 1]
+                inside = sum(span)
+                if inside <= 0:
+                    span, inside = [1.0] * len(span), float(len(span))
+                for offset, mass in enumerate(span):
+                    share[first + offset] += times * mass / inside
+            masses = [value / total for value in share]
+        return masses
+
+    @property
+    def median(self) -> timedelta:
+        """Return the delay by which half the readings have appeared."""
+        return timedelta(seconds=BIN * (_quantile_bin(self.masses, 0.5) + 1))
+
+
+def _quantile_bin(masses: list[float], share: float) -> int:
+    """Return the first bin by which `share` of the mass is reached."""
+    return next(
+        (b for b, total in enumerate(itertools.accumulate(masses)) if total >= share),
+        len(masses) - 1,
+    )
+
+
+class _Lags:
+    """The mean wait from upload to poll for a delay distribution, by prefix sums."""
+
+    def __init__(self, masses: list[float]) -> None:
+        """Sum the mass, and the mass times the bin's middle, up to each bin."""
+        self._mass = [0.0, *itertools.accumulate(masses[:TAIL])]
+        self._moment = [
+            0.0,
+            *itertools.accumulate(mass * (b + 0.5) for b, mass in enumerate(masses[:TAIL])),
+        ]
+
+    def mean(self, offsets: Collection[int]) -> float:
+        """Return the mean wait, in seconds, with polls at these offsets every slot.
+
+        Offsets are in bins after a reading is due; the same offsets repeat every reading,
+        and every poll fetches all that is missing, so a reading that misses the polls of
+        its own slot is fetched by those of the next. Delays beyond the slots counted add
+        the same wait to every plan and are left out.
+        """
+        lag, start = 0.0, 0
+        for poll in _polls(offsets):
+            mass = self._mass[poll] - self._mass[start]
+            lag += poll * mass - (self._moment[poll] - self._moment[start])
+            start = poll
+        return lag * BIN
+
+    def covered(self, offsets: Collection[int], waited: int) -> float:
+        """Return the share of readings that wait at most `waited` bins (and a half)."""
+        within, start = 0.0, 0
+        for poll in _polls(offsets):
+            within += self._mass[poll] - self._mass[max(start, poll - waited - 1)]
+            start = poll
+        return within
+
+
+def _polls(offsets: Collection[int]) -> list[int]:
+    """Return the polls, in bins after a reading is due, over the slots counted."""
+    return sorted({o + slot * SLOT_BINS for slot in range(SLOTS_AHEAD) for o in offsets})
+
+
+def expected_lag(masses: list[float], offsets: Collection[int]) -> float:
+    """Return the mean wait, in seconds, from upload to poll with these offsets every slot."""
+    return _Lags(masses).mean(offsets)
+
+
+def median_wait(masses: list[float], budget: float) -> int:
+    """Return the least median wait, in bins, that `budget` polls per reading can reach.
+
+    The budget is spent as `fewer` polls for some readings and one more for the others;
+    the median of all the waits is the least wait that half the readings get, so each
+    plan is the one that brings the most readings within it.
+    """
+    lags = _Lags(masses)
+    fewer = max(1, min(MAX_POLLS, math.floor(budget)))
+    share = min(1.0, max(0.0, budget - fewer)) if fewer < MAX_POLLS else 0.0
+    more = min(MAX_POLLS, fewer + 1)
+    low, high = 0, TAIL
+    while low < high:
+        waited = (low + high) // 2
+        within = (1 - share) * lags.covered(_plan(lags, fewer, waited), waited)
+        within += share * lags.covered(_plan(lags, more, waited), waited)
+        if within >= 1 / 2:
+            high = waited
+        else:
+            low = waited + 1
+    return low
+
+
+def plan_offsets(masses: list[float], polls: int, waited: int) -> tuple[int, ...]:
+    """Return the offsets, in bins after a reading is due, of the polls worth most.
+
+    Those bring the most readings within `waited` bins of their upload, and then have the
+    least mean wait.
+    """
+    return tuple(_plan(_Lags(masses), polls, waited))
+
+
+def _plan(lags: _Lags, polls: int, waited: int) -> list[int]:
+    """Place the polls: greedily, then each in turn at its best place until none moves.
+
+    Polls stay MIN_WAIT apart, within one reading interval.
+    """
+
+    def worth(offsets: list[int]) -> tuple[float, float]:
+        return -lags.covered(offsets, waited), lags.mean(offsets)
+
+    offsets: list[int] = []
+    for _ in range(polls):
+        offsets.append(_best_place(worth, offsets))
+        for _ in range(polls):
+            moved = False
+            for index in range(len(offsets)):
+                others = offsets[:index] + offsets[index + 1 :]
+                best = _best_place(worth, others)
+                if best != offsets[index]:
+                    offsets[index], moved = best, True
+            if not moved:
+                break
+    return sorted(offsets)
+
+
+def _best_place(worth: Callable[[list[int]], tuple[float, float]], others: list[int]) -> int:
+    """Return the offset that, added to the others, is worth most."""
+    apart = MIN_WAIT // timedelta(seconds=BIN)
+    free = [
+        o
+        for o in range(SLOT_BINS)
+        if all(min(abs(o - x), SLOT_BINS - abs(o - x)) >= apart for x in others)
+    ]
+    return min(free, key=lambda o: (*worth([*others, o]), o))
+
+
+class PollScheduler:
+    """Plan the polls after each reading is due from the learned upload delays.
+
+    Each reading gets the polls that make the mean wait from upload to poll least, for the
+    number of polls the budget allows: credit accrues at BUDGET polls per reading interval
+    and each poll spends one, so a reading that came at the first poll leaves its second
+    poll to a later one. A reading that misses the polls of its slot is fetched by those
+    of the next, as each poll fetches all that is missing; while readings are missing,
+    one poll per reading interval.
+    """
+
+    def __init__(self, budget: float = BUDGET, samples: int = SAMPLES) -> None:
+        """Start with no readings and the prior upload delays."""
+        self.budget = budget
+        self.delays = UploadDelays(samples)
+        self._plans: dict[int, tuple[timedelta, ...]] = {}
+        self._waited: int | None = None
+        self._offsets: tuple[timedelta, ...] = ()
         self._newest: datetime | None = None
-        self._empty_poll: datetime | None = None
+        self._credit = budget
+        self._last: datetime | None = None
         self._failures = 0
 
     @property
     def upload_delay(self) -> timedelta:
-        """Return the learned delay between a reading and its appearance."""
-        if not self._delays:
-            return DEFAULT_UPLOAD_DELAY
-        ranked = sorted(self._delays)
-        index = min(len(ranked) - 1, math.ceil(self.quantile * len(ranked)) - 1)
-        return timedelta(seconds=ranked[max(index, 0)])
+        """Return the learned delay by which half the readings reach Share."""
+        return self.delays.median
+
+    @property
+    def offsets(self) -> tuple[timedelta, ...]:
+        """Return the planned polls after the next reading is due."""
+        return self._offsets
+
+    def plan(self, polls: int) -> tuple[timedelta, ...]:
+        """Return the poll offsets after a reading is due with the least mean wait."""
+        if polls not in self._plans:
+            if self._waited is None:
+                self._waited = median_wait(self.delays.masses, self.budget)
+            bins = plan_offsets(self.delays.masses, polls, self._waited)
+            self._plans[polls] = tuple(timedelta(seconds=BIN * b) for b in bins)
+        return self._plans[polls]
+
+    def learn(self, after: float, by: float) -> None:
+        """Record a reading that reached Share more than `after`, at most `by` seconds late."""
+        self.delays.observe(after, by)
+        self._plans.clear()
+        self._waited = None
 
     def polled(self, now: datetime, newest: datetime | None) -> None:
         """Record a successful poll and the newest reading known after it."""
         self._failures = 0
-        if newest is None:
-            return
-        if self._newest is None or newest <= self._newest:
-            self._empty_poll = now if self._newest is not None else None
-            self._newest = newest if self._newest is None else self._newest
-            return
-        if now - newest < READING_INTERVAL:
-            self._delays.append(self._estimate_delay(now, newest))
-        self._newest = newest
-        self._empty_poll = None
-
-    def _estimate_delay(self, now: datetime, newest: datetime) -> float:
-        """Estimate when the new reading appeared, between the last two polls."""
-        missed = self._empty_poll
-        if missed is not None and missed > newest:
-            seen = missed + (now - missed) / 2
-        else:
-            # Seen on the first poll: it may have come earlier, so probe earlier next time.
-            seen = now - PROBE
-        return max((seen - newest).total_seconds(), 0.0)
+        if self._last is not None:
+            self._credit += self.budget * ((now - self._last) / READING_INTERVAL)
+        self._credit = min(float(MAX_POLLS), self._credit) - 1
+        self._last = now
+        if newest is not None and (self._newest is None or newest > self._newest):
+            self._newest = newest
+            polls = max(1, min(MAX_POLLS, math.floor(self._credit + self.budget)))
+            self._offsets = self.plan(polls)
 
     def failed(self, now: datetime) -> datetime:
         """Record a failed poll and return when to try again."""
@@ -142,12 +353,60 @@ class PollScheduler:
         """Return when to poll next."""
         if self._newest is None:
             return now + MAX_WAIT
-        delay = self.upload_delay
-        due = self._newest + READING_INTERVAL + delay
-        if now < due:
-            return due
-        # Overdue: retry often at first, then only once per expected reading.
-        missed = math.floor((now - self._newest - delay) / READING_INTERVAL)
-        next_due = self._newest + (missed + 1) * READING_INTERVAL + delay
-        planned = min(now + (now - due) / 4, next_due) if missed <= 1 else next_due
-        return max(planned, now + MIN_WAIT)
+        due = self._newest + READING_INTERVAL
+        for offset in self._offsets:
+            if due + offset > now:
+                return max(due + offset, now + MIN_WAIT)
+        # The reading is missing after its polls: one poll per reading interval.
+        (late,) = self.plan(1)
+        slots = max(1, math.floor((now - due - late) / READING_INTERVAL) + 1)
+        return max(due + slots * READING_INTERVAL + late, now + MIN_WAIT)
+
+
+class Poller:
+    """What every poll needs: the window to read, what it teaches, and when to poll next.
+
+    Owns the scheduler and the backfill and holds no Home Assistant state, so the
+    coordinator and the benchmark drive the same object.
+    """
+
+    def __init__(self, scheduler: PollScheduler | None = None) -> None:
+        """Start with no readings known."""
+        self.scheduler = scheduler or PollScheduler()
+        self.backfill = Backfill()
+        self._known: set[datetime] = set()
+        # The recent successful reads: when, and the oldest reading time each could return.
+        self._reads: deque[tuple[datetime, datetime]] = deque(maxlen=RECENT_READS)
+        self._reach: datetime | None = None
+
+    def window(self, known: Collection[datetime], now: datetime) -> tuple[int, int]:
+        """Return the minutes and count of the read to do now."""
+        minutes, count = self.backfill.window(known, now)
+        self._reach = now - timedelta(minutes=minutes)
+        return minutes, count
+
+    def read(self, known: Collection[datetime], now: datetime) -> None:
+        """Record a successful read, given every reading time known after it."""
+        self.backfill.fetched()
+        for time in set(known) - self._known:
+            self._learn(time, now)
+        self._known = set(known)
+        if self._reach is not None:
+            self._reads.append((now, self._reach))
+        self.scheduler.polled(now, max(known, default=None))
+
+    def _learn(self, time: datetime, now: datetime) -> None:
+        """Learn the delay of a reading just found: after the last read that missed it."""
+        if now - time > LEARN_LIMIT:
+            return
+        missed = [when - time for when, reach in self._reads if reach < time < when]
+        after = max(missed, default=timedelta(0))
+        self.scheduler.learn(after.total_seconds(), (now - time).total_seconds())
+
+    def failed(self, now: datetime) -> datetime:
+        """Record a failed read and return when to try again."""
+        return self.scheduler.failed(now)
+
+    def next_poll(self, now: datetime) -> datetime:
+        """Return when to poll next."""
+        return self.scheduler.next_poll(now)

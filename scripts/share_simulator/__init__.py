@@ -5,7 +5,7 @@ from .app import ShareSimulator
 from .clock import ManualClock, ScaledClock, utc_now
 from .faults import Fault, FaultKind
 from .glucose import trend_for_rate
-from .sensor import Backlog, Reading, UploadDelay
+from .sensor import Backlog, ChangingDelay, DelayModel, LogNormalDelay, Reading, UploadDelay
 from .wire import BASE_PATH, TREND_NAMES, DexcomError
 
 __all__ = [
@@ -13,9 +13,12 @@ __all__ = [
     "TREND_NAMES",
     "Account",
     "Backlog",
+    "ChangingDelay",
+    "DelayModel",
     "DexcomError",
     "Fault",
     "FaultKind",
+    "LogNormalDelay",
     "ManualClock",
     "Reading",
     "ScaledClock",

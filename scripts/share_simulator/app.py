@@ -16,7 +16,7 @@ from .clock import Now, as_utc, utc_now
 from .endpoints import Endpoints
 from .faults import Fault, FaultKind, Faults
 from .glucose import Excursion, GlucoseModel
-from .sensor import Backlog, Reading, SensorTrace, UploadDelay
+from .sensor import Backlog, DelayModel, Reading, SensorTrace, UploadDelay
 from .wire import APPLICATION_IDS, BASE_PATH, Region, to_ms
 
 DEFAULT_UPLOAD_DELAY = UploadDelay()
@@ -36,7 +36,7 @@ class ShareSimulator:
         session_ttl: timedelta = timedelta(hours=24),
         lockout_threshold: int = 5,
         lockout_duration: timedelta = timedelta(minutes=30),
-        upload_delay: UploadDelay = DEFAULT_UPLOAD_DELAY,
+        upload_delay: DelayModel = DEFAULT_UPLOAD_DELAY,
     ) -> None:
         """Configure the server; add accounts with add_account."""
         self.region = Region(region)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+import math
+from statistics import NormalDist
+from typing import TYPE_CHECKING, Protocol
 
 from .glucose import DAY_MS, MINUTE_MS, GlucoseModel, between, trend_for_rate, unit
 from .wire import MS, from_ms, to_ms
@@ -40,6 +42,51 @@ class UploadDelay:
     late_chance: float = 0.03
     late: tuple[float, float] = (90.0, 900.0)
 
+    def seconds(self, seed: str, slot: int, ms: int) -> float:
+        """Return the upload delay of a slot's reading."""
+        if unit(seed, "late", slot) < self.late_chance:
+            low, high = self.late
+        else:
+            low, high = self.usual
+        return between(low, high, seed, "delay", slot)
+
+
+class DelayModel(Protocol):
+    """How long each reading takes to reach Share."""
+
+    def seconds(self, seed: str, slot: int, ms: int) -> float:
+        """Return the upload delay, in seconds, of the reading of a slot at `ms`."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogNormalDelay:
+    """Heavy-tailed upload delays: half within `median` seconds, a few many minutes late."""
+
+    median: float = 40.0
+    sigma: float = 0.8
+    """The spread of the delay's logarithm."""
+    cap: float = 3600.0
+
+    def seconds(self, seed: str, slot: int, ms: int) -> float:
+        """Return the upload delay of a slot's reading."""
+        # Keep the draw off 0 and 1, where the inverse normal is infinite.
+        share = min(max(unit(seed, "delay", slot), 1e-9), 1 - 1e-9)
+        return min(self.cap, self.median * math.exp(self.sigma * NormalDist().inv_cdf(share)))
+
+
+@dataclass(frozen=True, slots=True)
+class ChangingDelay:
+    """Upload delays that follow one model until `at` and another from then on."""
+
+    before: DelayModel
+    after: DelayModel
+    at: datetime
+
+    def seconds(self, seed: str, slot: int, ms: int) -> float:
+        """Return the upload delay of a slot's reading, by the model of its time."""
+        model = self.before if ms < to_ms(self.at) else self.after
+        return model.seconds(seed, slot, ms)
+
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
@@ -73,7 +120,7 @@ class SensorTrace:
         model: GlucoseModel,
         *,
         start: datetime,
-        delay: UploadDelay,
+        delay: DelayModel,
         gaps: Sequence[tuple[datetime, datetime]] = (),
         sensor_start: datetime | None = None,
         sensor_days: float = 10.0,
@@ -139,11 +186,7 @@ class SensorTrace:
         for backlog in self.backlogs:
             if backlog.holds(ms):
                 return max(ms, to_ms(backlog.upload_at))
-        if unit(self.seed, "late", slot) < self.delay.late_chance:
-            low, high = self.delay.late
-        else:
-            low, high = self.delay.usual
-        return ms + round(between(low, high, self.seed, "delay", slot) * 1000)
+        return ms + round(self.delay.seconds(self.seed, slot, ms) * 1000)
 
     def reading(self, slot: int) -> Reading:
         """Return the reading of a slot."""

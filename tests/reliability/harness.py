@@ -61,7 +61,6 @@ from sqlalchemy import func, select
 
 from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.const import DOMAIN, LOCKOUT_WAIT
-from custom_components.cgm_handler.coordinator import CgmCoordinator
 from custom_components.cgm_handler.history import ReadingHistory
 from custom_components.cgm_handler.scheduler import MAX_WAIT
 from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading, ShareClient
@@ -264,16 +263,8 @@ class Runner:
         self._cut_sessions()
 
     def _spy_polls(self) -> None:
-        """Note each good poll; cancel one in flight when a restart asks for it."""
+        """Note each good poll at the client; cancel one in flight when a restart asks."""
         runner = self
-        update = CgmCoordinator._async_update_data
-
-        async def update_data(coordinator: CgmCoordinator) -> Any:
-            data = await update(coordinator)
-            runner.seen.good_polls.append(dt_util.utcnow())
-            return data
-
-        self.monkeypatch.setattr(CgmCoordinator, "_async_update_data", update_data)
         get_readings = ShareClient.get_readings
 
         async def get_readings_cut(
@@ -285,6 +276,7 @@ class Runner:
                 runner.cancel_armed = False
                 runner.hass.async_create_task(runner.unload())
                 await asyncio.Event().wait()
+            runner.seen.good_polls.append(dt_util.utcnow())
             return readings
 
         self.monkeypatch.setattr(ShareClient, "get_readings", get_readings_cut)

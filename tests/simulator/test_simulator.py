@@ -30,7 +30,9 @@ from custom_components.cgm_handler.share import (
 from scripts.share_simulator import (
     TREND_NAMES,
     Backlog,
+    ChangingDelay,
     FaultKind,
+    LogNormalDelay,
     ManualClock,
     ScaledClock,
     ShareSimulator,
@@ -389,6 +391,45 @@ async def test_upload_delay_is_configurable(clock: ManualClock) -> None:
     account = simulator.add_account(USERNAME, PASSWORD)
     for reading in simulator.published_readings(account):
         assert timedelta(seconds=1) <= reading.published_at - reading.time <= timedelta(seconds=2)
+
+
+def delays_of(simulator: ShareSimulator, account: str) -> list[float]:
+    """Return the upload delay of every reading of an account, in seconds, oldest first."""
+    return [
+        (reading.published_at - reading.time).total_seconds()
+        for reading in simulator.published_readings(account)
+    ]
+
+
+async def test_log_normal_delays_have_a_heavy_tail(clock: ManualClock) -> None:
+    delay = LogNormalDelay(median=40.0, sigma=0.8, cap=1800.0)
+    simulator = ShareSimulator(now=clock.now, seed=3, upload_delay=delay)
+    account = simulator.add_account(USERNAME, PASSWORD, history=timedelta(days=7))
+    delays = sorted(delays_of(simulator, account))
+
+    assert 35 < delays[len(delays) // 2] < 45
+    # exp(0.8 z): 1 in 20 over 40 s x 3.7, a few beyond a reading interval.
+    assert 0.03 < sum(d > 148 for d in delays) / len(delays) < 0.07
+    assert 0 < sum(d > 300 for d in delays) / len(delays) < 0.01
+    assert delays[0] > 0
+    assert delays[-1] <= 1800
+
+
+async def test_delays_can_change_at_a_moment(clock: ManualClock) -> None:
+    change = START - timedelta(hours=12)
+    delay = ChangingDelay(
+        UploadDelay(usual=(1.0, 2.0), late_chance=0.0),
+        UploadDelay(usual=(100.0, 200.0), late_chance=0.0),
+        change,
+    )
+    simulator = ShareSimulator(now=clock.now, upload_delay=delay)
+    account = simulator.add_account(USERNAME, PASSWORD)
+    readings = simulator.published_readings(account)
+
+    assert readings[0].time < change < readings[-1].time
+    for reading in readings:
+        seconds = (reading.published_at - reading.time).total_seconds()
+        assert 1 <= seconds <= 2 if reading.time < change else 100 <= seconds <= 200
 
 
 async def test_gaps_have_no_readings(

@@ -213,20 +213,21 @@ def test_old_readings_teach_nothing() -> None:
 
 
 def test_a_missing_reading_is_polled_once_per_interval() -> None:
-    """After a reading's planned polls, one poll per reading interval until it comes."""
+    """A missing reading is looked for with the next one's polls, then once per interval."""
     scheduler = started()
+    offsets = scheduler.offsets
     (late,) = scheduler.plan(1)
-    now = scheduler.next_poll(START)
-    polls = [now]
+    now, polls = START, []
     for _ in range(12):
-        scheduler.polled(now, FIRST)
         now = scheduler.next_poll(now)
+        scheduler.polled(now, FIRST)
         polls.append(now)
 
+    planned = [reading(n) + offset for n in (1, 2) for offset in offsets]
+    assert polls[: len(planned)] == planned
+    assert polls[len(planned) :] == [reading(n) + late for n in range(3, 15 - len(planned))]
     gaps = [later - earlier for earlier, later in itertools.pairwise(polls)]
     assert all(gap >= MIN_WAIT for gap in gaps)
-    assert polls[-1] == reading(12) + late
-    assert gaps[-8:] == [READING_INTERVAL] * 8
 
 
 def test_gap_mode_still_waits_15_seconds() -> None:

@@ -140,9 +140,13 @@ class UploadDelays:
         return self._masses
 
     def _estimate(self) -> list[float]:
-        """Iterate the self-consistency equations from the prior."""
+        """Iterate the self-consistency equations from even masses.
+
+        Within an observation's interval the data cannot tell where the reading came, so
+        the iteration starts with every delay as likely as any other.
+        """
         prior = [1 / PRIOR_BINS if b < PRIOR_BINS else 0.0 for b in range(TAIL + 1)]
-        masses = prior
+        masses = [1 / (TAIL + 1)] * (TAIL + 1)
         total = len(self._seen) + PRIOR_WEIGHT
         intervals = Counter(self._seen)
         for _ in range(ITERATIONS):
@@ -286,12 +290,12 @@ def _best_place(worth: Callable[[list[int]], tuple[float, float]], others: list[
 class PollScheduler:
     """Plan the polls after each reading is due from the learned upload delays.
 
-    Each reading gets the polls that make the mean wait from upload to poll least, for the
-    number of polls the budget allows: credit accrues at BUDGET polls per reading interval
-    and each poll spends one, so a reading that came at the first poll leaves its second
-    poll to a later one. A reading that misses the polls of its slot is fetched by those
-    of the next, as each poll fetches all that is missing; while readings are missing,
-    one poll per reading interval.
+    Each reading gets the polls that bring the most readings within the least median wait
+    the budget can reach (median_wait), as many as the budget allows: credit accrues at
+    BUDGET polls per reading interval and each poll spends one, so a reading that came at
+    the first poll leaves its second poll to a later one. A reading that misses the polls
+    of its slot is fetched by those of the next, as each poll fetches all that is missing;
+    while two or more readings are missing, one poll per reading interval.
     """
 
     def __init__(self, budget: float = BUDGET, samples: int = SAMPLES) -> None:
@@ -354,12 +358,13 @@ class PollScheduler:
         if self._newest is None:
             return now + MAX_WAIT
         due = self._newest + READING_INTERVAL
-        for offset in self._offsets:
-            if due + offset > now:
-                return max(due + offset, now + MIN_WAIT)
-        # The reading is missing after its polls: one poll per reading interval.
+        # A reading that missed its polls comes with the next one's, planned the same.
+        for slot, offset in itertools.product(range(2), self._offsets):
+            if (planned := due + slot * READING_INTERVAL + offset) > now:
+                return max(planned, now + MIN_WAIT)
+        # Two readings missing (a sensor gap, a phone offline): one poll per interval.
         (late,) = self.plan(1)
-        slots = max(1, math.floor((now - due - late) / READING_INTERVAL) + 1)
+        slots = max(2, math.floor((now - due - late) / READING_INTERVAL) + 1)
         return max(due + slots * READING_INTERVAL + late, now + MIN_WAIT)
 
 

@@ -47,6 +47,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.recorder import get_instance
+from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -61,7 +62,7 @@ from sqlalchemy import func, select
 
 from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.const import DOMAIN, LOCKOUT_WAIT
-from custom_components.cgm_handler.history import ReadingHistory
+from custom_components.cgm_handler.history import ReadingHistory, storage_key
 from custom_components.cgm_handler.scheduler import MAX_WAIT
 from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading, ShareClient
 from custom_components.cgm_handler.statistics import STATISTICS, statistic_id
@@ -195,7 +196,7 @@ class Observed:
     """What the harness saw during the run."""
 
     good_polls: list[datetime] = field(default_factory=list)
-    """When the coordinator got an answer from Share that reached its listeners."""
+    """When the client got readings from Share (not those of a poll a restart cancelled)."""
     sent_counts: defaultdict[datetime, list[int]] = field(default_factory=lambda: defaultdict(list))
     """Each reading count sent to the recorder, per hour, in order."""
     db_counts: dict[datetime, int] = field(default_factory=dict)
@@ -218,12 +219,17 @@ class Runner:
         hass: HomeAssistant,
         freezer: FrozenDateTimeFactory,
         monkeypatch: pytest.MonkeyPatch,
+        storage: dict[str, Any],
         scenario: Scenario,
     ) -> None:
         """Prepare the run; start() sets everything up."""
         self.hass = hass
         self.freezer = freezer
         self.monkeypatch = monkeypatch
+        self.storage = storage
+        """What the stores hold on disk (Home Assistant's test storage), by key."""
+        self.stores: dict[str, Store[Any]] = {}
+        """The store of each key that last asked for a delayed save."""
         self.scenario = scenario
         self.start_at = dt_util.utcnow()
         self.end_at = self.start_at + scenario.duration
@@ -303,6 +309,13 @@ class Runner:
                 await flush(history)
 
         self.monkeypatch.setattr(ReadingHistory, "async_flush", flush_unless_crashing)
+        delay_save = Store.async_delay_save
+
+        def note_delayed_save(store: Store[Any], data_func: Any, delay: float = 0) -> None:
+            runner.stores[store.key] = store
+            delay_save(store, data_func, delay)
+
+        self.monkeypatch.setattr(Store, "async_delay_save", note_delayed_save)
 
     def _cut_sessions(self) -> None:
         """Let a session die between its login and its first read, when armed."""
@@ -547,9 +560,7 @@ class Runner:
             # That poll brought nothing that lasted.
             self.seen.good_polls.pop()
             # Nothing written since the last delayed save reaches the disk.
-            store = entry.runtime_data.history._store
-            store._async_cleanup_delay_listener()
-            store._async_cleanup_final_write_listener()
+            await self.lose_pending_save(storage_key(entry.entry_id))
             self.crashing = True
             await self.unload()
             self.crashing = False
@@ -571,6 +582,19 @@ class Runner:
         self.freezer.move_to(dt_util.utcnow() + down)
         await self.fire()
         await self.setup()
+
+    async def lose_pending_save(self, key: str) -> None:
+        """Drop a store's pending delayed save, keeping what is on disk.
+
+        Saving (or removing) through the store ends the delayed save it had pending.
+        """
+        store = self.stores.get(key)
+        if store is None:
+            return
+        if (on_disk := self.storage.get(key)) is None:
+            await store.async_remove()
+        else:
+            await store.async_save(on_disk["data"])
 
     async def check_unknown_trend(self) -> None:
         """Check that an unknown trend shows as none, and the glucose still shows."""

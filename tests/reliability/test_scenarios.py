@@ -7,6 +7,7 @@ or PostgreSQL with --dburl), and harness.py checks the same invariants after eac
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -28,13 +29,15 @@ async def test_scenario(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     monkeypatch: pytest.MonkeyPatch,
+    *,
+    hass_storage: dict[str, Any],
     reliability_rows: list[Row],
     scenario: Scenario,
 ) -> None:
     """Run one scenario and check every invariant of harness.py."""
     # Home Assistant staggers polls and setup retries by a random fraction of a second.
     random.seed(scenario.name)
-    runner = Runner(hass, freezer, monkeypatch, scenario)
+    runner = Runner(hass, freezer, monkeypatch, hass_storage, scenario)
     try:
         await runner.start()
         await runner.run()

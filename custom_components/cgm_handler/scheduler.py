@@ -152,10 +152,10 @@ class UploadDelays:
         for _ in range(ITERATIONS):
             share = [PRIOR_WEIGHT * mass for mass in prior]
             for (first, last), times in intervals.items():
+                # Never empty: every bin starts with some mass, and keeps it while some
+                # observation's span holds it.
                 span = masses[first : last + 1]
                 inside = sum(span)
-                if inside <= 0:
-                    span, inside = [1.0] * len(span), float(len(span))
                 for offset, mass in enumerate(span):
                     share[first + offset] += times * mass / inside
             masses = [value / total for value in share]
@@ -396,8 +396,9 @@ class Poller:
         for time in set(known) - self._known:
             self._learn(time, now)
         self._known = set(known)
-        if self._reach is not None:
-            self._reads.append((now, self._reach))
+        # A read with no window asked for is taken to have reached no missing reading.
+        self._reads.append((now, self._reach or now))
+        self._reach = None
         self.scheduler.polled(now, max(known, default=None))
 
     def _learn(self, time: datetime, now: datetime) -> None:

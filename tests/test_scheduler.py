@@ -25,7 +25,6 @@ from custom_components.cgm_handler.scheduler import (
     Poller,
     PollScheduler,
     UploadDelays,
-    expected_lag,
     median_wait,
     plan_offsets,
 )
@@ -147,11 +146,10 @@ def test_plans_bring_the_most_readings_within_the_median_wait() -> None:
     assert plan_offsets(masses, 2, waited) == (5, 8)
     (one,) = plan_offsets(masses, 1, waited)
     assert one == 8  # all the prompt uploads, at 40 s
-    # A third poll has nothing left to bring within 12.5 s, so it shortens the late waits.
+    # A third poll has nothing left to bring within 12.5 s, so it goes to the late uploads.
     three = plan_offsets(masses, 3, waited)
     assert three[:2] == (5, 8)
-    assert three[2] > 30
-    assert expected_lag(masses, three) < expected_lag(masses, (5, 8))
+    assert 30 <= three[2] < 90
 
 
 def test_a_bigger_budget_waits_less() -> None:

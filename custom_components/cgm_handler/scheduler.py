@@ -27,11 +27,12 @@ SLOTS_AHEAD = 3
 TAIL = SLOT_BINS * SLOTS_AHEAD
 ITERATIONS = 25
 # Before it has learned much, a phone is taken to upload within 90 s, weighing as much as
-# two readings; it also keeps every early moment possible, so early polls are tried again.
+# two readings.
 PRIOR_BINS = 18
 PRIOR_WEIGHT = 2.0
 # A reading found later than this after its time (a phone's backlog) teaches nothing.
 LEARN_LIMIT = timedelta(minutes=30)
+# The recent reads kept, to tell which was the last to miss a reading.
 RECENT_READS = 16
 # A poll timer may fire up to a second early; never poll before a reading is due.
 TIMER_SLACK = timedelta(seconds=1)
@@ -176,7 +177,7 @@ def _quantile_bin(masses: list[float], share: float) -> int:
 
 
 class _Lags:
-    """The mean wait from upload to poll for a delay distribution, by prefix sums."""
+    """The waits from upload to poll for a delay distribution, by prefix sums."""
 
     def __init__(self, masses: list[float]) -> None:
         """Sum the mass, and the mass times the bin's middle, up to each bin."""
@@ -213,11 +214,6 @@ class _Lags:
 def _polls(offsets: Collection[int]) -> list[int]:
     """Return the polls, in bins after a reading is due, over the slots counted."""
     return sorted({o + slot * SLOT_BINS for slot in range(SLOTS_AHEAD) for o in offsets})
-
-
-def expected_lag(masses: list[float], offsets: Collection[int]) -> float:
-    """Return the mean wait, in seconds, from upload to poll with these offsets every slot."""
-    return _Lags(masses).mean(offsets)
 
 
 def median_wait(masses: list[float], budget: float) -> int:
@@ -321,7 +317,7 @@ class PollScheduler:
         return self._offsets
 
     def plan(self, polls: int) -> tuple[timedelta, ...]:
-        """Return the poll offsets after a reading is due with the least mean wait."""
+        """Return the offsets after a reading is due of that many polls, worth most."""
         if polls not in self._plans:
             if self._waited is None:
                 self._waited = median_wait(self.delays.masses, self.budget)

@@ -199,16 +199,16 @@ async def test_flat_100_never_warns(
         assert 95 <= float(states[PREDICTED]) <= 105
 
 
-@pytest.mark.parametrize(("user", "sign"), [("rise", 1), ("fall", -1)])
+@pytest.mark.parametrize("sign", [1, -1])
 async def test_rising_and_falling_fast_at_the_rate(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     simulator: ShareSimulator,
     monkeypatch: pytest.MonkeyPatch,
-    user: str,
     sign: int,
 ) -> None:
     """At exactly 2 mg/dL a minute, rising or falling fast is on; above the rate, off."""
+    user = "rise" if sign > 0 else "fall"
     shaped_account(simulator, monkeypatch, user, lambda m: 110.0 + sign * 2 * max(m, 0))
     entry = await setup_entry(hass, make_entry(simulator, username=user))
     on, off = ("rising_fast", "falling_fast") if sign > 0 else ("falling_fast", "rising_fast")

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.recorder import get_instance
+from homeassistant.components.recorder.history import get_significant_states
 from homeassistant.components.sensor import ATTR_STATE_CLASS, SensorStateClass
 from homeassistant.const import (
     ATTR_FRIENDLY_NAME,
@@ -25,6 +27,9 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import BloodGlucoseConcentrationConverter
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
+)
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.cgm_handler.const import (
@@ -357,3 +362,25 @@ async def test_predicted_glucose(
     assert own_view(entity_entry, predicted) == snapshot
     serialised = [repr(entity_entry), repr(predicted.as_dict())]
     assert_no_secrets(secrets_of(simulator, entry), *serialised, snapshot_of=__file__)
+
+
+async def test_forecast_points_are_not_recorded(
+    hass: HomeAssistant, simulator: ShareSimulator
+) -> None:
+    """The recorder keeps the predicted value but not the points, which change every reading."""
+    start = dt_util.utcnow() - timedelta(seconds=1)
+    await setup_entry(hass, make_entry(simulator))
+    entity_id = f"sensor.jane_{PREDICTED}"
+    live = state_of(hass, entity_id)
+    assert "forecast" in live.attributes
+    await async_wait_recording_done(hass)
+
+    history = await get_instance(hass).async_add_executor_job(
+        get_significant_states, hass, start, None, [entity_id]
+    )
+
+    [recorded] = history[entity_id]
+    assert isinstance(recorded, State)
+    assert recorded.state == live.state
+    assert "forecast" not in recorded.attributes
+    assert recorded.attributes[ATTR_UNIT_OF_MEASUREMENT] == MGDL

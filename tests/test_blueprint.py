@@ -461,11 +461,17 @@ async def test_two_stale_levels(
     assert sent(notifications) == []
     await pass_minutes(hass, freezer, 1)
     assert sent(notifications) == [
-        ("Urgent: no CGM readings", "Still no new glucose reading, for 15 minutes now.")
+        (
+            "Urgent: no CGM readings",
+            "Still no new glucose reading, 15 minutes after the first alert.",
+        )
     ]
     await pass_minutes(hass, freezer, 15)
     assert sent(notifications) == [
-        ("Urgent: no CGM readings", "Still no new glucose reading, for 30 minutes now.")
+        (
+            "Urgent: no CGM readings",
+            "Still no new glucose reading, 30 minutes after the first alert.",
+        )
     ]
 
     set_glucose(hass, 120)

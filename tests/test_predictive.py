@@ -56,7 +56,6 @@ pytestmark = pytest.mark.freeze_time(FROZEN_AT)
 
 OUTLOOK = ("urgent_low_soon", "falling_fast", "rising_fast")
 PREDICTED = "predicted_glucose_in_20_minutes"
-MINUTE_MS = 60_000
 # Held below or above what the sensor reads, so Share sends LOW or HIGH.
 FLAG_LEVELS = {"low": 25.0, "high": 450.0}
 
@@ -87,7 +86,7 @@ def shaped_account(
     start = dt_util.utcnow()
 
     def at(ms: int) -> float:
-        return level((ms / 1000 - start.timestamp()) * 1000 / MINUTE_MS)
+        return level((ms / 1000 - start.timestamp()) / 60)
 
     monkeypatch.setattr(account.trace.model, "level", at)
 

@@ -14,12 +14,13 @@ from custom_components.cgm_handler.forecast import (
     ar2,
     forecast,
     linear,
+    trend,
 )
 from custom_components.cgm_handler.share import GlucoseReading, Trend
 
 START = datetime(2026, 3, 1, 8, tzinfo=UTC)
 FIVE = timedelta(minutes=5)
-METHODS = (forecast, ar2, linear)
+METHODS = (forecast, ar2, linear, trend)
 
 
 def readings(values: Iterable[int]) -> list[GlucoseReading]:
@@ -115,27 +116,75 @@ def test_linear_by_hand() -> None:
     assert result.at(30) == pytest.approx(65)
 
 
+def test_trend_by_hand() -> None:
+    """The fitted trend: the newest reading plus each horizon's weights of the changes.
+
+    Six flat readings then 90: only the newest change (-10) counts, with the newest weight
+    of each horizon: 90 - 10 * 0.849 = 81.51 in 5 minutes, 90 - 10 * 2.363 = 66.37 in 30.
+    One change of -10 at the oldest end: 100 - 10 * 0.023 = 99.77 in 5 minutes.
+    """
+    newest_change = trend(readings([100] * 6 + [90]))
+    oldest_change = trend(readings([110] + [100] * 6))
+    flat = trend(readings([100] * 7))
+    assert newest_change is not None
+    assert oldest_change is not None
+    assert flat is not None
+    assert newest_change.at(5) == pytest.approx(81.51)
+    assert newest_change.at(30) == pytest.approx(66.37)
+    assert oldest_change.at(5) == pytest.approx(99.77)
+    assert all(value == 100 for _, value in flat.points)
+
+
+def test_forecast_is_the_mean_of_ar2_and_the_trend() -> None:
+    """With 7 dense readings, the forecast is the mean of AR2 and the fitted trend.
+
+    Six at 100 then 90: AR2 from (100, 90) gives 83.657 in 5 minutes (see above), the trend
+    81.51; the mean is 82.584. Flat at 100: (100.236 + 100) / 2 = 100.118 in 5 minutes and
+    (103.176 + 100) / 2 = 101.588 in 30.
+    """
+    falling = forecast(readings([100] * 6 + [90]))
+    flat = forecast(readings([100] * 7))
+    assert falling is not None
+    assert flat is not None
+    assert falling.at(5) == pytest.approx(82.584, abs=0.001)
+    assert flat.at(5) == pytest.approx(100.118, abs=0.001)
+    assert flat.at(30) == pytest.approx(101.588, abs=0.001)
+
+
+def test_forecast_is_ar2_until_seven_readings() -> None:
+    """After a start or a gap, or with a LOW in the last 30 minutes, the forecast is AR2's."""
+    started = readings([100, 98, 95, 91, 86, 80])
+    with_low = readings([39, 100, 98, 95, 91, 86, 80])
+    assert forecast(started) == ar2(started)
+    assert forecast(with_low) == ar2(with_low)
+    assert trend(with_low) is None
+    assert forecast(readings([100, 98, 95, 91, 86, 80, 73])) != ar2(
+        readings([100, 98, 95, 91, 86, 80, 73])
+    )
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_flat_stays_near_flat(method: object) -> None:
     """Flat 100 mg/dL is forecast within 4 mg/dL of 100 and never warns of a low."""
     assert callable(method)
-    result = method(readings([100] * 6))
+    result = method(readings([100] * 7))
     assert isinstance(result, Forecast)
     assert all(abs(value - 100) <= 4 for _, value in result.points)
     assert result.first_at_or_below(55, 20) is None
 
 
-def fall(count: int) -> list[GlucoseReading]:
-    """Return readings falling from 110 mg/dL at 2 mg/dL per minute."""
-    return readings([110 - 10 * i for i in range(count)])
+@pytest.mark.parametrize("steady", [0, 6], ids=["from_start", "after_steady_half_hour"])
+def test_fall_warns_before_55(steady: int) -> None:
+    """From 110 at -2 mg/dL/min, a warning comes while glucose is still above 55.
 
-
-def test_fall_warns_before_55() -> None:
-    """From 110 at -2 mg/dL/min, a warning comes while glucose is still above 55."""
+    Glucose reaches 55 mg/dL 27.5 minutes into the fall; readings come every 5 minutes.
+    """
+    history = readings([110] * steady)
+    falling = at_minutes((5 * (steady + i), 110 - 10 * i) for i in range(6))
     warned = [
-        recent[-1].value
-        for count in range(1, 7)
-        if (result := forecast(recent := fall(count))) is not None
+        reading.value
+        for count, reading in enumerate(falling, start=1)
+        if (result := forecast([*history, *falling[:count]])) is not None
         and result.first_at_or_below(55, 20) is not None
     ]
     assert warned
@@ -169,9 +218,10 @@ def test_too_few_or_out_of_range(method: object, values: list[int]) -> None:
 def test_gap(method: object) -> None:
     """Readings more than 7.5 minutes apart, or not in time order, leave no forecast."""
     assert callable(method)
-    at_limit = at_minutes([(0, 100), (5, 100), (10, 100), (17.5, 100)])
-    after_gap = at_minutes([(0, 100), (5, 100), (10, 100), (15, 100), (23, 100)])
-    repeated = at_minutes([(0, 100), (5, 100), (10, 100), (10, 100)])
+    dense = [(5 * i, 100) for i in range(6)]
+    at_limit = at_minutes([*dense, (32.5, 100)])
+    after_gap = at_minutes([*dense, (30, 100), (38, 100)])
+    repeated = at_minutes([*dense, (25, 100)])
     assert method(at_limit) is not None
     assert method(after_gap) is None
     assert method(repeated) is None

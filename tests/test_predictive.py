@@ -54,6 +54,8 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.freeze_time(FROZEN_AT)
 
+HORIZONS = (5, 10, 15, 20, 25, 30)
+
 OUTLOOK = ("urgent_low_soon", "falling_fast", "rising_fast")
 PREDICTED = "predicted_glucose_in_20_minutes"
 # Held below or above what the sensor reads, so Share sends LOW or HIGH.
@@ -349,12 +351,12 @@ async def test_predicted_glucose(
 
     points: list[dict[str, Any]] = predicted.attributes["forecast"]
     times: list[datetime] = [point["time"] for point in points]
-    assert times == [latest.time + timedelta(minutes=m) for m in (5, 10, 15, 20, 25, 30)]
-    in_unit = [forecast.at(m) if unit == MGDL else to_mmol(forecast.at(m)) for m in (5, 10)]
-    tolerance = 0.5 if unit == MGDL else 0.05
-    for point, value in zip(points, in_unit, strict=False):
+    assert times == [latest.time + timedelta(minutes=m) for m in HORIZONS]
+    # Each point in the entry's unit, rounded as the unit shows glucose.
+    expected = [forecast.at(m) if unit == MGDL else to_mmol(forecast.at(m)) for m in HORIZONS]
+    tolerance = (0.5 if unit == MGDL else 0.05) + 1e-9
+    for point, value in zip(points, expected, strict=True):
         assert point["glucose"] == pytest.approx(value, abs=tolerance)
-    assert points[3]["glucose"] == pytest.approx(shown, abs=tolerance)
 
     entity_entry = entity_registry.async_get(f"sensor.jane_{PREDICTED}")
     assert entity_entry is not None

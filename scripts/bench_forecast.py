@@ -335,7 +335,9 @@ def table(title: str, traces: Sequence[Trace], rows: dict[str, Row]) -> list[str
         at55 = row.at_55
         lead = f"{statistics.median(at55.leads):.0f} min" if at55.leads else "-"
         sensitivity, level = at_rate(row, reference)
-        at_reference = f"{sensitivity:.0f} % (at {level})" if level else "none that low"
+        at_reference = (
+            f"{sensitivity:.0f} % (at {level})" if level else "none (more false alerts even at 40)"
+        )
         lines.append(
             f"| {title} ({len(traces)} patients, {days:.0f} days, {events} hypos) | {name} "
             f"| {rmse(row.errors[15]):.1f} | {mae(row.errors[15]):.1f} "

@@ -47,6 +47,9 @@ NAMES = {
     CONF_HIGH: "High",
     CONF_URGENT_HIGH: "Urgent high",
     "stale": "Stale",
+    "urgent_low_soon": "Urgent low soon",
+    "falling_fast": "Falling fast",
+    "rising_fast": "Rising fast",
 }
 
 

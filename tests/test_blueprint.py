@@ -38,8 +38,11 @@ SENSORS = {
     "high_sensor": "binary_sensor.jane_high",
     "urgent_high_sensor": "binary_sensor.jane_urgent_high",
     "stale_sensor": "binary_sensor.jane_stale",
+    "urgent_low_soon_sensor": "binary_sensor.jane_urgent_low_soon",
+    "falling_fast_sensor": "binary_sensor.jane_falling_fast",
+    "rising_fast_sensor": "binary_sensor.jane_rising_fast",
 }
-URGENT_LOW, LOW, HIGH, URGENT_HIGH, STALE = SENSORS.values()
+URGENT_LOW, LOW, HIGH, URGENT_HIGH, STALE, URGENT_LOW_SOON, FALLING, RISING = SENSORS.values()
 
 
 @pytest.fixture
@@ -216,7 +219,7 @@ async def test_stale_readings(
     notifications: list[ServiceCall],
 ) -> None:
     """Stale data alerts and repeats; unavailable limits end without an all clear."""
-    await setup_blueprint(hass, tmp_path, repeat_minutes=30)
+    await setup_blueprint(hass, tmp_path, repeat_minutes=30, stale_urgent_minutes=60)
 
     set_glucose(hass, 190)
     await set_state(hass, HIGH, STATE_ON)
@@ -309,3 +312,181 @@ async def test_low_and_high_as_in_the_dexcom_app(
     notifications.clear()
     await set_state(hass, STALE, STATE_OFF)
     assert sent(notifications) == [("CGM readings are back", "Glucose is HIGH.")]
+
+
+async def test_urgent_low_soon(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """Urgent low soon alerts and repeats, and gives way to urgent low once that is on."""
+    await setup_blueprint(hass, tmp_path)
+
+    set_glucose(hass, 90)
+    await set_state(hass, URGENT_LOW_SOON, STATE_ON)
+    assert sent(notifications) == [("Urgent low soon", "Glucose is 90 mg/dL.")]
+    set_glucose(hass, 70)
+    await pass_minutes(hass, freezer, 15)
+    assert sent(notifications) == [
+        ("Urgent low soon", "Still urgent low soon after 15 minutes: glucose is 70 mg/dL.")
+    ]
+
+    set_glucose(hass, 53)
+    await set_state(hass, URGENT_LOW, STATE_ON)
+    assert sent(notifications) == [("Urgent low glucose", "Glucose is 53 mg/dL.")]
+    await pass_minutes(hass, freezer, 15)
+    assert sent(notifications) == [
+        ("Urgent low glucose", "Still urgent low after 15 minutes: glucose is 53 mg/dL.")
+    ]
+
+    set_glucose(hass, 60)
+    await set_state(hass, URGENT_LOW_SOON, STATE_OFF)
+    assert sent(notifications) == [("Urgent low soon is over", "Glucose is 60 mg/dL.")]
+
+
+async def test_falling_fast_within_its_band(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """Falling fast alerts only below its limit, here given in mmol/L (6.7, 120.6 mg/dL)."""
+    await setup_blueprint(hass, tmp_path, falling_fast_below=6.7)
+
+    set_glucose(hass, 150)
+    await set_state(hass, FALLING, STATE_ON)
+    set_glucose(hass, 121)
+    await settle()
+    assert sent(notifications) == []
+
+    set_glucose(hass, 119)
+    await settle()
+    assert sent(notifications) == [("Glucose falling fast", "Glucose is 119 mg/dL.")]
+    set_glucose(hass, 105)
+    await pass_minutes(hass, freezer, 15)
+    assert sent(notifications) == [
+        ("Glucose falling fast", "Still falling fast after 15 minutes: glucose is 105 mg/dL.")
+    ]
+
+    set_glucose(hass, 98)
+    await set_state(hass, FALLING, STATE_OFF)
+    assert sent(notifications) == [("Glucose falling fast is over", "Glucose is 98 mg/dL.")]
+
+    # Unavailable, as when readings stop: no all clear.
+    await set_state(hass, FALLING, STATE_ON)
+    assert sent(notifications) == [("Glucose falling fast", "Glucose is 98 mg/dL.")]
+    set_glucose(hass, STATE_UNAVAILABLE)
+    await set_state(hass, FALLING, STATE_UNAVAILABLE)
+    assert sent(notifications) == []
+
+
+async def test_rising_fast_within_its_band(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """Rising fast alerts only above its limit (150 mg/dL), on a glucose sensor in mmol/L."""
+    await setup_blueprint(hass, tmp_path, all_clear=True)
+
+    set_glucose(hass, 8.0, unit="mmol/L")
+    await set_state(hass, RISING, STATE_ON)
+    assert sent(notifications) == []
+
+    set_glucose(hass, 8.5, unit="mmol/L")
+    await settle()
+    assert sent(notifications) == [("Glucose rising fast", "Glucose is 8.5 mmol/L.")]
+
+    # Back below the limit while still rising fast: over, with an all clear.
+    set_glucose(hass, 8.2, unit="mmol/L")
+    await settle()
+    assert sent(notifications) == [("Glucose rising fast is over", "Glucose is 8.2 mmol/L.")]
+    await pass_minutes(hass, freezer, 30)
+    assert sent(notifications) == []
+
+
+async def test_persistent_high(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """Above the limit for the hours given alerts; a break in the readings starts over."""
+    await setup_blueprint(hass, tmp_path, persistent_high_above=250, persistent_high_hours=1.5)
+
+    set_glucose(hass, 260)
+    await settle()
+    await pass_minutes(hass, freezer, 60)
+    set_glucose(hass, STATE_UNAVAILABLE)
+    await settle()
+    set_glucose(hass, 262)
+    await settle()
+    await pass_minutes(hass, freezer, 89)
+    assert sent(notifications) == []
+
+    await pass_minutes(hass, freezer, 1)
+    assert sent(notifications) == [
+        (
+            "Persistent high glucose",
+            "Glucose has been above 250 mg/dL for 1.5 hours: it is 262 mg/dL.",
+        )
+    ]
+    set_glucose(hass, 270)
+    await pass_minutes(hass, freezer, 15)
+    assert sent(notifications) == [
+        ("Persistent high glucose", "Still high after 105 minutes: glucose is 270 mg/dL.")
+    ]
+
+    set_glucose(hass, 240)
+    await settle()
+    assert sent(notifications) == [("Persistent high glucose is over", "Glucose is 240 mg/dL.")]
+
+
+async def test_two_stale_levels(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    freezer: FrozenDateTimeFactory,
+    notifications: list[ServiceCall],
+) -> None:
+    """A stale warning, then an urgent alert 15 minutes on that alone repeats and clears."""
+    await setup_blueprint(hass, tmp_path)
+
+    set_glucose(hass, STATE_UNAVAILABLE)
+    await set_state(hass, STALE, STATE_ON)
+    assert sent(notifications) == [
+        ("No CGM readings", "No new glucose reading has arrived from Dexcom Share.")
+    ]
+    await pass_minutes(hass, freezer, 14)
+    assert sent(notifications) == []
+    await pass_minutes(hass, freezer, 1)
+    assert sent(notifications) == [
+        (
+            "Urgent: no CGM readings",
+            "Still no new glucose reading, 15 minutes after the first alert.",
+        )
+    ]
+    await pass_minutes(hass, freezer, 15)
+    assert sent(notifications) == [
+        (
+            "Urgent: no CGM readings",
+            "Still no new glucose reading, 30 minutes after the first alert.",
+        )
+    ]
+
+    set_glucose(hass, 120)
+    await set_state(hass, STALE, STATE_OFF)
+    assert sent(notifications) == [("CGM readings are back", "Glucose is 120 mg/dL.")]
+
+    # A short outage stays a warning, cleared once.
+    set_glucose(hass, STATE_UNAVAILABLE)
+    await set_state(hass, STALE, STATE_ON)
+    await pass_minutes(hass, freezer, 5)
+    set_glucose(hass, 118)
+    await set_state(hass, STALE, STATE_OFF)
+    assert sent(notifications) == [
+        ("No CGM readings", "No new glucose reading has arrived from Dexcom Share."),
+        ("CGM readings are back", "Glucose is 118 mg/dL."),
+    ]
+    await pass_minutes(hass, freezer, 30)
+    assert sent(notifications) == []

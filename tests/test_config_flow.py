@@ -25,6 +25,7 @@ from custom_components.cgm_handler.config_flow import (
     server_url_error,
 )
 from custom_components.cgm_handler.const import (
+    CONF_FAST_RATE,
     CONF_HIGH,
     CONF_LOW,
     CONF_REGION,
@@ -33,6 +34,8 @@ from custom_components.cgm_handler.const import (
     CONF_UNIT,
     CONF_URGENT_HIGH,
     CONF_URGENT_LOW,
+    CONF_URGENT_LOW_SOON_LEVEL,
+    CONF_URGENT_LOW_SOON_MINUTES,
     DEFAULT_OPTIONS,
     DOMAIN,
 )
@@ -229,6 +232,9 @@ async def test_user_flow_default_unit(
         CONF_HIGH: 180,
         CONF_URGENT_HIGH: 250,
         CONF_STALE_MINUTES: 15,
+        CONF_URGENT_LOW_SOON_LEVEL: 55,
+        CONF_URGENT_LOW_SOON_MINUTES: 20,
+        CONF_FAST_RATE: 2.0,
     }
     assert result["result"].unique_id == ACCOUNT_ID
     mock_client.assert_called_once_with(
@@ -864,14 +870,23 @@ async def test_options_mg_dl(
         CONF_HIGH: 180,
         CONF_URGENT_HIGH: 250,
         CONF_STALE_MINUTES: 15,
+        CONF_URGENT_LOW_SOON_LEVEL: 55,
+        CONF_URGENT_LOW_SOON_MINUTES: 20,
+        CONF_FAST_RATE: 2.0,
     }
-    config = _selector_config(result, CONF_LOW)
-    assert config["unit_of_measurement"] == "mg/dL"
-    assert config["step"] == 1
-    assert (config["min"], config["max"]) == (40, 400)
-    assert config["mode"] == "box"
+    for key in (CONF_LOW, CONF_URGENT_LOW_SOON_LEVEL):
+        config = _selector_config(result, key)
+        assert config["unit_of_measurement"] == "mg/dL"
+        assert config["step"] == 1
+        assert (config["min"], config["max"]) == (40, 400)
+        assert config["mode"] == "box"
     stale = _selector_config(result, CONF_STALE_MINUTES)
     assert (stale["min"], stale["max"], stale["step"]) == (5, 120, 1)
+    soon = _selector_config(result, CONF_URGENT_LOW_SOON_MINUTES)
+    assert (soon["min"], soon["max"], soon["step"]) == (5, 30, 5)
+    rate = _selector_config(result, CONF_FAST_RATE)
+    assert (rate["min"], rate["max"], rate["step"]) == (0.5, 10.0, 0.1)
+    assert rate["unit_of_measurement"] == "mg/dL/min"
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -881,6 +896,9 @@ async def test_options_mg_dl(
             CONF_HIGH: 200.0,
             CONF_URGENT_HIGH: 300.0,
             CONF_STALE_MINUTES: 20.0,
+            CONF_URGENT_LOW_SOON_LEVEL: 60.0,
+            CONF_URGENT_LOW_SOON_MINUTES: 30.0,
+            CONF_FAST_RATE: 3.0,
         },
     )
     await hass.async_block_till_done()
@@ -892,9 +910,15 @@ async def test_options_mg_dl(
         CONF_HIGH: 200,
         CONF_URGENT_HIGH: 300,
         CONF_STALE_MINUTES: 20,
+        CONF_URGENT_LOW_SOON_LEVEL: 60,
+        CONF_URGENT_LOW_SOON_MINUTES: 30,
+        CONF_FAST_RATE: 3.0,
     }
     assert entry.options == expected
-    assert all(type(value) is int for value in entry.options.values())
+    assert {key: type(value) for key, value in entry.options.items()} == {
+        **dict.fromkeys(expected, int),
+        CONF_FAST_RATE: float,
+    }
     assert len(mock_setup_entry.mock_calls) == 1
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -912,11 +936,18 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
         CONF_HIGH: 10.0,
         CONF_URGENT_HIGH: 13.9,
         CONF_STALE_MINUTES: 15,
+        CONF_URGENT_LOW_SOON_LEVEL: 3.1,
+        CONF_URGENT_LOW_SOON_MINUTES: 20,
+        CONF_FAST_RATE: 0.11,
     }
-    config = _selector_config(result, CONF_HIGH)
-    assert config["unit_of_measurement"] == "mmol/L"
-    assert config["step"] == 0.1
-    assert (config["min"], config["max"]) == (2.2, 22.2)
+    for key in (CONF_HIGH, CONF_URGENT_LOW_SOON_LEVEL):
+        config = _selector_config(result, key)
+        assert config["unit_of_measurement"] == "mmol/L"
+        assert config["step"] == 0.1
+        assert (config["min"], config["max"]) == (2.2, 22.2)
+    rate = _selector_config(result, CONF_FAST_RATE)
+    assert (rate["min"], rate["max"], rate["step"]) == (0.03, 0.56, 0.01)
+    assert rate["unit_of_measurement"] == "mmol/L/min"
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -926,6 +957,9 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
             CONF_HIGH: 9.0,
             CONF_URGENT_HIGH: 12.0,
             CONF_STALE_MINUTES: 30,
+            CONF_URGENT_LOW_SOON_LEVEL: 3.5,
+            CONF_URGENT_LOW_SOON_MINUTES: 15,
+            CONF_FAST_RATE: 0.17,
         },
     )
     await hass.async_block_till_done()
@@ -937,6 +971,9 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
         CONF_HIGH: 162,
         CONF_URGENT_HIGH: 216,
         CONF_STALE_MINUTES: 30,
+        CONF_URGENT_LOW_SOON_LEVEL: 63,
+        CONF_URGENT_LOW_SOON_MINUTES: 15,
+        CONF_FAST_RATE: 3.1,
     }
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -946,6 +983,37 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
         CONF_HIGH: 9.0,
         CONF_URGENT_HIGH: 12.0,
         CONF_STALE_MINUTES: 30,
+        CONF_URGENT_LOW_SOON_LEVEL: 3.5,
+        CONF_URGENT_LOW_SOON_MINUTES: 15,
+        CONF_FAST_RATE: 0.17,
+    }
+
+
+async def test_options_shown_unchanged_keep_their_mg_dl(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """In mmol/L, 55 mg/dL shows as 3.1, which is 56 mg/dL: submitted unchanged, it stays 55.
+
+    The same holds for the rate, 2 mg/dL/min shown as 0.11 mmol/L/min; a changed value is
+    converted.
+    """
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    shown = _defaults(result)
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], shown)
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == DEFAULT_OPTIONS
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**shown, CONF_URGENT_LOW_SOON_LEVEL: 3.2, CONF_FAST_RATE: 0.12}
+    )
+
+    assert entry.options == {
+        **DEFAULT_OPTIONS,
+        CONF_URGENT_LOW_SOON_LEVEL: 58,
+        CONF_FAST_RATE: 2.2,
     }
 
 
@@ -974,6 +1042,9 @@ async def test_options_thresholds_order(
         zip((CONF_URGENT_LOW, CONF_LOW, CONF_HIGH, CONF_URGENT_HIGH), thresholds, strict=True)
     )
     submitted[CONF_STALE_MINUTES] = 15
+    submitted[CONF_URGENT_LOW_SOON_MINUTES] = 20
+    submitted[CONF_URGENT_LOW_SOON_LEVEL] = 55 if unit == "mg/dL" else 3.1
+    submitted[CONF_FAST_RATE] = 2.0 if unit == "mg/dL" else 0.11
 
     result = await hass.config_entries.options.async_configure(result["flow_id"], submitted)
 
@@ -987,10 +1058,4 @@ async def test_options_thresholds_order(
     )
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {
-        CONF_URGENT_LOW: 54,
-        CONF_LOW: 70,
-        CONF_HIGH: 180,
-        CONF_URGENT_HIGH: 250,
-        CONF_STALE_MINUTES: 15,
-    }
+    assert entry.options == DEFAULT_OPTIONS

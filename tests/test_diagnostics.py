@@ -60,6 +60,10 @@ async def test_diagnostics(
     recent = published(simulator)[-len(readings) :]
     assert [reading["value"] for reading in readings] == [r.value for r in recent]
     assert [reading["time"] for reading in readings] == [r.time.isoformat() for r in recent]
+    # The forecast starts from the newest reading, 5 to 30 minutes ahead.
+    forecast = diagnostics["forecast"]
+    assert forecast["time"] == recent[-1].time.isoformat()
+    assert [minutes for minutes, _ in forecast["points"]] == [5, 10, 15, 20, 25, 30]
     # The simulator listens on a random port.
     assert diagnostics == snapshot(exclude=props("created_at", "modified_at", CONF_SERVER_URL))
 

@@ -8,12 +8,16 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.cgm_handler.const import (
+    CONF_FAST_RATE,
     CONF_HIGH,
     CONF_LOW,
     CONF_SERVER_URL,
     CONF_STALE_MINUTES,
     CONF_URGENT_HIGH,
     CONF_URGENT_LOW,
+    CONF_URGENT_LOW_SOON_LEVEL,
+    CONF_URGENT_LOW_SOON_MINUTES,
+    DEFAULT_OPTIONS,
     DOMAIN,
 )
 from scripts.share_simulator import ShareSimulator
@@ -53,7 +57,7 @@ async def test_migrate_server_url(
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 3)
+    assert (entry.version, entry.minor_version) == (1, 4)
     assert entry.data[CONF_SERVER_URL] == simulator.base_url
     assert hass.states.get("sensor.jane_glucose") is not None
 
@@ -75,15 +79,55 @@ async def test_migrate_options(hass: HomeAssistant, mock_config_entry: MockConfi
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 3)
+    assert (entry.version, entry.minor_version) == (1, 4)
     assert entry.options == {
         CONF_URGENT_LOW: 54,
         CONF_LOW: 75,
         CONF_HIGH: 180,
         CONF_URGENT_HIGH: 250,
         CONF_STALE_MINUTES: 15,
+        CONF_URGENT_LOW_SOON_LEVEL: 55,
+        CONF_URGENT_LOW_SOON_MINUTES: 20,
+        CONF_FAST_RATE: 2.0,
     }
     assert hass.states.get("binary_sensor.jane_stale") is not None
+
+
+async def test_migrate_forecast_options(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """A 1.3 entry keeps every option it has and gets those of the forecast sensors."""
+    chosen = {
+        CONF_URGENT_LOW: 60,
+        CONF_LOW: 80,
+        CONF_HIGH: 200,
+        CONF_URGENT_HIGH: 300,
+        CONF_STALE_MINUTES: 25,
+    }
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=mock_config_entry.title,
+        unique_id=mock_config_entry.unique_id,
+        data=dict(mock_config_entry.data),
+        options=chosen,
+        version=1,
+        minor_version=3,
+    )
+    entry.add_to_hass(hass)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.LOADED
+    assert (entry.version, entry.minor_version) == (1, 4)
+    assert entry.options == {
+        **chosen,
+        CONF_URGENT_LOW_SOON_LEVEL: 55,
+        CONF_URGENT_LOW_SOON_MINUTES: 20,
+        CONF_FAST_RATE: 2.0,
+    }
+    assert set(entry.options) == set(DEFAULT_OPTIONS)
+    assert hass.states.get("binary_sensor.jane_urgent_low_soon") is not None
 
 
 async def test_migrate_from_future_version(

@@ -43,7 +43,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
-    """Store the service URL with its trailing slash (1.2) and every option (1.3)."""
+    """Store the service URL with its trailing slash (1.2) and every option (1.3, 1.4).
+
+    1.4 brought the options of the forecast sensors; as in 1.3, the defaults fill in the
+    options an entry lacks, and the options it has stay.
+    """
     if entry.version > 1:
         return False
     if entry.minor_version < 2:  # noqa: PLR2004
@@ -52,10 +56,10 @@ async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> boo
             data[CONF_SERVER_URL] = f"{url}/"
         hass.config_entries.async_update_entry(entry, data=data, minor_version=2)
         LOGGER.debug("Migrated the entry to version 1.2")
-    if entry.minor_version < 3:  # noqa: PLR2004
+    if entry.minor_version < 4:  # noqa: PLR2004
         options = {**DEFAULT_OPTIONS, **entry.options}
-        hass.config_entries.async_update_entry(entry, options=options, minor_version=3)
-        LOGGER.debug("Migrated the entry to version 1.3")
+        hass.config_entries.async_update_entry(entry, options=options, minor_version=4)
+        LOGGER.debug("Migrated the entry to version 1.4")
     return True
 
 

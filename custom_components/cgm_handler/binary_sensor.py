@@ -1,9 +1,10 @@
-"""Low, high and stale binary sensors."""
+"""Low, high, stale, urgent low soon, and falling and rising fast binary sensors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -13,8 +14,16 @@ from homeassistant.components.binary_sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_HIGH, CONF_LOW, CONF_URGENT_HIGH, CONF_URGENT_LOW
-from .coordinator import CgmConfigEntry
+from .const import (
+    CONF_FAST_RATE,
+    CONF_HIGH,
+    CONF_LOW,
+    CONF_URGENT_HIGH,
+    CONF_URGENT_LOW,
+    CONF_URGENT_LOW_SOON_LEVEL,
+    CONF_URGENT_LOW_SOON_MINUTES,
+)
+from .coordinator import CgmConfigEntry, CgmData
 from .entity import CgmEntity
 
 PARALLEL_UPDATES = 0
@@ -39,6 +48,43 @@ THRESHOLD_SENSORS: tuple[CgmThresholdDescription, ...] = (
         key=CONF_URGENT_HIGH, translation_key=CONF_URGENT_HIGH, compare_fn=lambda v, t: v > t
     ),
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CgmOutlookDescription(BinarySensorEntityDescription):
+    """A binary sensor on the forecast or the rate of change, with limits from the options.
+
+    value_fn returns None when the readings are too sparse to tell.
+    """
+
+    value_fn: Callable[[CgmData, Mapping[str, Any]], bool | None]
+
+
+def _urgent_low_soon(data: CgmData, options: Mapping[str, Any]) -> bool | None:
+    """Return whether the forecast reaches the level within the horizon."""
+    if data.forecast is None:
+        return None
+    level, minutes = options[CONF_URGENT_LOW_SOON_LEVEL], options[CONF_URGENT_LOW_SOON_MINUTES]
+    return data.forecast.first_at_or_below(level, minutes) is not None
+
+
+def _fast(sign: int) -> Callable[[CgmData, Mapping[str, Any]], bool | None]:
+    """Return whether glucose changes at least at the rate from the options, up (1) or down (-1)."""
+
+    def value_fn(data: CgmData, options: Mapping[str, Any]) -> bool | None:
+        rate = data.rate
+        return None if rate is None else sign * rate >= options[CONF_FAST_RATE]
+
+    return value_fn
+
+
+OUTLOOK_SENSORS: tuple[CgmOutlookDescription, ...] = (
+    CgmOutlookDescription(
+        key="urgent_low_soon", translation_key="urgent_low_soon", value_fn=_urgent_low_soon
+    ),
+    CgmOutlookDescription(key="falling_fast", translation_key="falling_fast", value_fn=_fast(-1)),
+    CgmOutlookDescription(key="rising_fast", translation_key="rising_fast", value_fn=_fast(1)),
+)
 STALE_SENSOR = BinarySensorEntityDescription(
     key="stale",
     translation_key="stale",
@@ -57,6 +103,7 @@ async def async_setup_entry(
         [
             *(CgmThresholdSensor(coordinator, description) for description in THRESHOLD_SENSORS),
             CgmStaleSensor(coordinator, STALE_SENSOR),
+            *(CgmOutlookSensor(coordinator, description) for description in OUTLOOK_SENSORS),
         ]
     )
 
@@ -74,6 +121,28 @@ class CgmThresholdSensor(CgmEntity, BinarySensorEntity):
             return None
         threshold = self.coordinator.config_entry.options[self.entity_description.key]
         return self.entity_description.compare_fn(latest.value, threshold)
+
+
+class CgmOutlookSensor(CgmEntity, BinarySensorEntity):
+    """On while the forecast or the rate of change crosses a limit from the options."""
+
+    entity_description: CgmOutlookDescription
+
+    @property
+    def _value(self) -> bool | None:
+        return self.entity_description.value_fn(
+            self.coordinator.data, self.coordinator.config_entry.options
+        )
+
+    @property
+    def available(self) -> bool:
+        """Return whether the readings are fresh and dense enough to tell."""
+        return super().available and self._value is not None
+
+    @property
+    def is_on(self) -> bool | None:
+        """Return whether the limit is crossed."""
+        return self._value
 
 
 class CgmStaleSensor(CgmEntity, BinarySensorEntity):

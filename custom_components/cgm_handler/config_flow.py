@@ -33,6 +33,7 @@ import voluptuous as vol
 from yarl import URL
 
 from .const import (
+    CONF_FAST_RATE,
     CONF_HIGH,
     CONF_LOW,
     CONF_REGION,
@@ -41,6 +42,8 @@ from .const import (
     CONF_UNIT,
     CONF_URGENT_HIGH,
     CONF_URGENT_LOW,
+    CONF_URGENT_LOW_SOON_LEVEL,
+    CONF_URGENT_LOW_SOON_MINUTES,
     DEFAULT_OPTIONS,
     DOMAIN,
     LOGGER,
@@ -58,7 +61,7 @@ from .share import (
     ShareUnrecognizedServerError,
     service_url,
 )
-from .units import from_unit, to_unit
+from .units import from_unit, rate_from_unit, rate_to_unit, to_unit
 
 DEFAULT_UNITS: Final[dict[str, str]] = {
     Region.US: str(MGDL),
@@ -67,10 +70,16 @@ DEFAULT_UNITS: Final[dict[str, str]] = {
 }
 # Thresholds in the order they must rise.
 THRESHOLDS: Final = (CONF_URGENT_LOW, CONF_LOW, CONF_HIGH, CONF_URGENT_HIGH)
+# The glucose limits, in mg/dL whatever unit the entry shows.
+GLUCOSE_LIMITS: Final = (*THRESHOLDS, CONF_URGENT_LOW_SOON_LEVEL)
 # Dexcom sensors read from 40 to 400 mg/dL; limits outside make no sense.
 THRESHOLD_RANGE_MGDL: Final = (40, 400)
 UNIT_STEPS: Final[dict[str, float]] = {MGDL: 1.0, MMOLL: 0.1}
 STALE_RANGE: Final = (5, 120)
+# The forecast reaches 30 minutes ahead, in 5-minute steps.
+SOON_RANGE: Final = (5, 30, 5)
+# Rising and falling fast, in mg/dL per minute.
+FAST_RATE_RANGE_MGDL: Final = (0.5, 10.0)
 # The collapsed form section that holds the server URL.
 SECTION_ADVANCED: Final = "advanced"
 
@@ -175,7 +184,8 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
     # 1.2: a custom server URL is stored as Share's full service URL, ending with a slash.
     # 1.3: the options hold every option, the defaults included.
-    MINOR_VERSION = 3
+    # 1.4: the options of the forecast sensors join them.
+    MINOR_VERSION = 4
 
     def __init__(self) -> None:
         """Start with no data."""
@@ -329,7 +339,7 @@ class CgmOptionsFlow(OptionsFlowWithReload):
         unit: str = self.config_entry.data[CONF_UNIT]
         errors: dict[str, str] = {}
         if user_input is not None:
-            options = _stored_options(user_input, unit)
+            options = _stored_options(user_input, unit, self.config_entry.options)
             if _thresholds_rise(options):
                 return self.async_create_entry(data={**self.config_entry.options, **options})
             errors["base"] = "thresholds_order"
@@ -343,27 +353,41 @@ class CgmOptionsFlow(OptionsFlowWithReload):
 
 
 def _shown_options(options: Mapping[str, Any], unit: str) -> dict[str, float]:
-    """Return the current options, with the limits in the unit."""
-    shown: dict[str, float] = {key: to_unit(options[key], unit) for key in THRESHOLDS}
-    shown[CONF_STALE_MINUTES] = options[CONF_STALE_MINUTES]
+    """Return the current options, with the limits and the rate in the unit."""
+    shown: dict[str, float] = {key: to_unit(options[key], unit) for key in GLUCOSE_LIMITS}
+    shown[CONF_FAST_RATE] = rate_to_unit(options[CONF_FAST_RATE], unit)
+    for key in (CONF_STALE_MINUTES, CONF_URGENT_LOW_SOON_MINUTES):
+        shown[key] = options[key]
     return shown
 
 
-def _stored_options(user_input: Mapping[str, Any], unit: str) -> dict[str, int]:
-    """Return the submitted options, with the limits in whole mg/dL."""
-    stored = {key: from_unit(user_input[key], unit) for key in THRESHOLDS}
-    stored[CONF_STALE_MINUTES] = int(user_input[CONF_STALE_MINUTES])
-    return stored
+def _stored_options(
+    user_input: Mapping[str, Any], unit: str, current: Mapping[str, Any]
+) -> dict[str, float]:
+    """Return the submitted options, with the limits in whole mg/dL, the rate in mg/dL/min.
+
+    A value submitted as shown keeps what is stored: 55 mg/dL shows as 3.1 mmol/L, which
+    is 56 mg/dL.
+    """
+    shown = _shown_options(current, unit)
+    stored: dict[str, float] = {key: from_unit(user_input[key], unit) for key in GLUCOSE_LIMITS}
+    stored[CONF_FAST_RATE] = rate_from_unit(user_input[CONF_FAST_RATE], unit)
+    for key in (CONF_STALE_MINUTES, CONF_URGENT_LOW_SOON_MINUTES):
+        stored[key] = int(user_input[key])
+    return {
+        key: current[key] if user_input[key] == shown[key] else value
+        for key, value in stored.items()
+    }
 
 
-def _thresholds_rise(options: Mapping[str, int]) -> bool:
+def _thresholds_rise(options: Mapping[str, float]) -> bool:
     """Return whether each limit is above the one before it."""
     values = [options[key] for key in THRESHOLDS]
     return all(lower < upper for lower, upper in pairwise(values))
 
 
 def _options_schema(unit: str, defaults: Mapping[str, float]) -> vol.Schema:
-    """Return the options form, with the limits in the unit."""
+    """Return the options form, with the limits and the rate in the unit."""
     low, high = (to_unit(limit, unit) for limit in THRESHOLD_RANGE_MGDL)
     threshold = NumberSelector(
         NumberSelectorConfig(
@@ -374,17 +398,29 @@ def _options_schema(unit: str, defaults: Mapping[str, float]) -> vol.Schema:
             unit_of_measurement=unit,
         )
     )
-    stale = NumberSelector(
+    slowest, fastest = (rate_to_unit(rate, unit) for rate in FAST_RATE_RANGE_MGDL)
+    selectors: dict[str, NumberSelector] = dict.fromkeys(THRESHOLDS, threshold)
+    selectors[CONF_STALE_MINUTES] = _minutes_selector(*STALE_RANGE, 1)
+    selectors[CONF_URGENT_LOW_SOON_LEVEL] = threshold
+    selectors[CONF_URGENT_LOW_SOON_MINUTES] = _minutes_selector(*SOON_RANGE)
+    selectors[CONF_FAST_RATE] = NumberSelector(
         NumberSelectorConfig(
-            min=STALE_RANGE[0],
-            max=STALE_RANGE[1],
-            step=1,
+            min=slowest,
+            max=fastest,
+            step=UNIT_STEPS[unit] / 10,
             mode=NumberSelectorMode.BOX,
-            unit_of_measurement="min",
+            unit_of_measurement=f"{unit}/min",
         )
     )
-    schema: dict[vol.Marker, Any] = {
-        vol.Required(key, default=defaults[key]): threshold for key in THRESHOLDS
-    }
-    schema[vol.Required(CONF_STALE_MINUTES, default=defaults[CONF_STALE_MINUTES])] = stale
-    return vol.Schema(schema)
+    return vol.Schema(
+        {vol.Required(key, default=defaults[key]): selector for key, selector in selectors.items()}
+    )
+
+
+def _minutes_selector(low: int, high: int, step: int) -> NumberSelector:
+    """Return a box for a number of minutes."""
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=low, max=high, step=step, mode=NumberSelectorMode.BOX, unit_of_measurement="min"
+        )
+    )

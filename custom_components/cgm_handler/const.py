@@ -18,6 +18,9 @@ CONF_LOW: Final = "low"
 CONF_HIGH: Final = "high"
 CONF_URGENT_HIGH: Final = "urgent_high"
 CONF_STALE_MINUTES: Final = "stale_minutes"
+CONF_URGENT_LOW_SOON_LEVEL: Final = "urgent_low_soon_level"
+CONF_URGENT_LOW_SOON_MINUTES: Final = "urgent_low_soon_minutes"
+CONF_FAST_RATE: Final = "fast_rate"
 
 ATTR_OUT_OF_RANGE: Final = "out_of_range"
 
@@ -32,8 +35,19 @@ DEFAULT_THRESHOLDS: Final = {
     CONF_URGENT_HIGH: 250,
 }
 DEFAULT_STALE_MINUTES: Final = 15
-# Stored in the options of every entry when it is created (or migrated to 1.3).
-DEFAULT_OPTIONS: Final = {**DEFAULT_THRESHOLDS, CONF_STALE_MINUTES: DEFAULT_STALE_MINUTES}
+# Dexcom's "urgent low soon": 55 mg/dL predicted within 20 minutes; rising and falling fast
+# from 2 mg/dL per minute (stored in mg/dL/min whatever unit the entry shows).
+DEFAULT_FORECAST_OPTIONS: Final = {
+    CONF_URGENT_LOW_SOON_LEVEL: 55,
+    CONF_URGENT_LOW_SOON_MINUTES: 20,
+    CONF_FAST_RATE: 2.0,
+}
+# Stored in the options of every entry when it is created (or migrated to 1.3 and 1.4).
+DEFAULT_OPTIONS: Final = {
+    **DEFAULT_THRESHOLDS,
+    CONF_STALE_MINUTES: DEFAULT_STALE_MINUTES,
+    **DEFAULT_FORECAST_OPTIONS,
+}
 
 # The readings the coordinator keeps whole (trend, time): Share's 24-hour window.
 BUFFER: Final = timedelta(hours=24)

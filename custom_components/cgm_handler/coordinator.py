@@ -25,6 +25,7 @@ from .const import (
     LOCKOUT_WAIT,
     LOGGER,
 )
+from .forecast import Forecast, forecast
 from .history import ReadingHistory
 from .metrics import GlycemicMetrics
 from .no_readings import NoReadingsWatch
@@ -79,11 +80,13 @@ def async_clear_lockout(hass: HomeAssistant, entry_id: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class CgmData:
-    """The readings of the last 24 hours, oldest first, and the metrics of each period."""
+    """The readings of the last 24 hours, oldest first, the metrics and the forecast."""
 
     readings: tuple[GlucoseReading, ...]
     metrics: Mapping[timedelta, GlycemicMetrics | None] = field(default_factory=dict)
     """The metrics of the readings of each period (METRIC_PERIODS) up to the last update."""
+    forecast: Forecast | None = None
+    """The forecast from the newest readings; None when they are too sparse for one."""
 
     @property
     def latest(self) -> GlucoseReading | None:
@@ -99,6 +102,24 @@ class CgmData:
         if latest.time - previous.time > GAP:
             return None
         return previous
+
+    @property
+    def change(self) -> float | None:
+        """Return the change from the previous reading in mg/dL; none next to LOW or HIGH."""
+        latest, previous = self.latest, self.previous
+        if latest is None or previous is None:
+            return None
+        if latest.out_of_range is not None or previous.out_of_range is not None:
+            return None  # LOW and HIGH are flags, not measurements
+        return latest.value - previous.value
+
+    @property
+    def rate(self) -> float | None:
+        """Return the rate of change from the previous reading in mg/dL per minute."""
+        change = self.change
+        if change is None or self.latest is None or self.previous is None:
+            return None
+        return change / ((self.latest.time - self.previous.time).total_seconds() / 60)
 
 
 # The periods of the metrics: the last day and the whole history.
@@ -156,18 +177,17 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         """
         now = dt_util.utcnow()
         try:
-            fresh = await self._async_fetch(now)
+            fetched = await self._async_fetch(now)
         except UpdateFailed:
             self._slide(now)
             raise
         async_clear_lockout(self.hass, self.config_entry.entry_id)
         self._null_retries.pop(self.config_entry.entry_id, None)
-        self._merge(fresh, now)
+        self._merge(fetched, now)
         self.poller.read(self._readings.keys(), now)
-        self.statistics.async_update(self.history.async_merge(fresh, now))
-        data = CgmData(
-            tuple(self._readings[key] for key in sorted(self._readings)), self._metrics(now)
-        )
+        self.statistics.async_update(self.history.async_merge(fetched, now))
+        readings = tuple(self._readings[key] for key in sorted(self._readings))
+        data = CgmData(readings, self._metrics(now), forecast(readings))
         self._plan(self.poller.next_poll(now))
         self._watch_stale(data.latest)
         self.no_readings.async_polled(now, self.history.newest)
@@ -215,9 +235,9 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
                 translation_placeholders={"error": type(err).__name__},
             ) from err
 
-    def _merge(self, fresh: list[GlucoseReading], now: datetime) -> None:
-        """Add new readings and forget those older than the history."""
-        for reading in fresh:
+    def _merge(self, fetched: list[GlucoseReading], now: datetime) -> None:
+        """Add the fetched readings and forget those older than the buffer."""
+        for reading in fetched:
             self._readings[reading.time] = reading
         cutoff = now - BUFFER
         for key in [key for key in self._readings if key < cutoff]:

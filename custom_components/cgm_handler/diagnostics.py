@@ -10,6 +10,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .coordinator import CgmConfigEntry
+from .forecast import Forecast
 
 TO_REDACT = {CONF_USERNAME, CONF_PASSWORD, "unique_id", "title", "session_id"}
 RECENT_READINGS = 12
@@ -18,7 +19,7 @@ RECENT_READINGS = 12
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: CgmConfigEntry
 ) -> dict[str, Any]:
-    """Return the entry, the coordinator state and the recent readings, without secrets."""
+    """Return the entry, coordinator state, recent readings and forecast, without secrets."""
     coordinator = entry.runtime_data
     readings = coordinator.data.readings
     return {
@@ -37,4 +38,15 @@ async def async_get_config_entry_diagnostics(
             {**asdict(reading), "out_of_range": reading.out_of_range}
             for reading in readings[-RECENT_READINGS:]
         ],
+        "forecast": _forecast(coordinator.data.forecast),
+    }
+
+
+def _forecast(forecast: Forecast | None) -> dict[str, Any] | None:
+    """Return the forecast: its start and (minutes ahead, mg/dL) to a tenth."""
+    if forecast is None:
+        return None
+    return {
+        "time": forecast.time.isoformat(),
+        "points": [[minutes, round(value, 1)] for minutes, value in forecast.points],
     }

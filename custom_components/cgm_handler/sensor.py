@@ -1,4 +1,4 @@
-"""Glucose, sensor range, trend, change and reading time sensors, and the glycemic metrics."""
+"""Glucose, range, trend, change, reading time, predicted glucose and metric sensors."""
 
 from __future__ import annotations
 
@@ -22,11 +22,14 @@ from .coordinator import METRIC_PERIODS, CgmConfigEntry, CgmCoordinator, CgmData
 from .entity import CgmEntity
 from .metrics import RANGES, GlucoseRange, GlycemicMetrics
 from .share import OutOfRange, Trend
-from .units import convert, precision, to_unit
+from .units import precision, rate_to_unit, to_unit
 
 PARALLEL_UPDATES = 0
 
 IN_RANGE = "in_range"
+ATTR_FORECAST = "forecast"
+# The horizon of the predicted glucose sensor, named in its name.
+PREDICTED_MINUTES = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,22 +37,14 @@ class CgmSensorEntityDescription(SensorEntityDescription):
     """A sensor computed from the readings, in the entry's unit where it matters."""
 
     value_fn: Callable[[CgmData, str], float | str | datetime | None]
-    attributes_fn: Callable[[CgmData], dict[str, Any]] | None = None
+    attributes_fn: Callable[[CgmData, str], dict[str, Any]] | None = None
+    available_fn: Callable[[CgmData], bool] = lambda _: True
+    """Whether the readings are dense enough for a value, besides being fresh."""
     in_glucose_unit: bool = False
     shown_when_stale: bool = False
 
 
-def _change(data: CgmData) -> float | None:
-    """Return the change from the previous reading in mg/dL; none next to LOW or HIGH."""
-    latest, previous = data.latest, data.previous
-    if latest is None or previous is None:
-        return None
-    if latest.out_of_range is not None or previous.out_of_range is not None:
-        return None  # LOW and HIGH are flags, not measurements
-    return latest.value - previous.value
-
-
-def _out_of_range(data: CgmData) -> dict[str, Any]:
+def _out_of_range(data: CgmData, _unit: str) -> dict[str, Any]:
     """Return the glucose attribute that tells Dexcom's LOW and HIGH from a measured value."""
     flag = data.latest.out_of_range if data.latest else None
     return {ATTR_OUT_OF_RANGE: flag.value if flag else None}
@@ -57,11 +52,26 @@ def _out_of_range(data: CgmData) -> dict[str, Any]:
 
 def _rate(data: CgmData, unit: str) -> float | None:
     """Return the rate of change in the unit per minute."""
-    change = _change(data)
-    if change is None or data.latest is None or data.previous is None:
-        return None
-    minutes = (data.latest.time - data.previous.time).total_seconds() / 60
-    return round(convert(change / minutes, unit), precision(unit) + 1)
+    rate = data.rate
+    return None if rate is None else rate_to_unit(rate, unit)
+
+
+def _predicted(data: CgmData, _unit: str) -> float | None:
+    """Return the glucose predicted PREDICTED_MINUTES after the newest reading, in mg/dL."""
+    return round(data.forecast.at(PREDICTED_MINUTES)) if data.forecast else None
+
+
+def _forecast_points(data: CgmData, unit: str) -> dict[str, Any]:
+    """Return the forecast points with their times, in the entry's unit."""
+    if data.forecast is None:
+        return {}
+    start = data.forecast.time
+    return {
+        ATTR_FORECAST: [
+            {"time": start + timedelta(minutes=minutes), "glucose": to_unit(value, unit)}
+            for minutes, value in data.forecast.points
+        ]
+    }
 
 
 SENSORS: tuple[CgmSensorEntityDescription, ...] = (
@@ -96,7 +106,7 @@ SENSORS: tuple[CgmSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=MGDL,
         in_glucose_unit=True,
-        value_fn=lambda data, _: _change(data),
+        value_fn=lambda data, _: data.change,
     ),
     CgmSensorEntityDescription(
         key="rate_of_change",
@@ -110,6 +120,17 @@ SENSORS: tuple[CgmSensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         shown_when_stale=True,
         value_fn=lambda data, _: data.latest.time if data.latest else None,
+    ),
+    CgmSensorEntityDescription(
+        key="predicted_glucose",
+        translation_key="predicted_glucose",
+        device_class=SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=MGDL,
+        in_glucose_unit=True,
+        value_fn=_predicted,
+        attributes_fn=_forecast_points,
+        available_fn=lambda data: data.forecast is not None,
     ),
 )
 
@@ -204,6 +225,8 @@ class CgmSensor(CgmEntity, SensorEntity):
     """A sensor of one Dexcom account."""
 
     entity_description: CgmSensorEntityDescription
+    # The forecast changes with every reading; the recorder keeps the predicted value.
+    _unrecorded_attributes = frozenset({ATTR_FORECAST})
 
     def __init__(
         self, coordinator: CgmCoordinator, description: CgmSensorEntityDescription
@@ -220,10 +243,11 @@ class CgmSensor(CgmEntity, SensorEntity):
 
     @property
     def available(self) -> bool:
-        """Return whether there is a reading to show."""
+        """Return whether there is a reading to show, and enough of them for the value."""
+        data = self.coordinator.data
         if self.entity_description.shown_when_stale:
-            return self.coordinator.data.latest is not None
-        return super().available
+            return data.latest is not None
+        return super().available and self.entity_description.available_fn(data)
 
     @property
     def native_value(self) -> float | str | datetime | None:
@@ -234,7 +258,7 @@ class CgmSensor(CgmEntity, SensorEntity):
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Return the attributes computed from the readings, for the sensors that have any."""
         attributes_fn = self.entity_description.attributes_fn
-        return attributes_fn(self.coordinator.data) if attributes_fn else None
+        return attributes_fn(self.coordinator.data, self._unit) if attributes_fn else None
 
 
 class CgmMetricSensor(CgmEntity, SensorEntity):

@@ -27,3 +27,13 @@ def to_unit(mg_dl: float, unit: str) -> float:
 def from_unit(value: float, unit: str) -> int:
     """Convert a value in the unit to whole mg/dL."""
     return round(BloodGlucoseConcentrationConverter.convert(value, unit, MGDL))
+
+
+def rate_to_unit(mg_dl_per_minute: float, unit: str) -> float:
+    """Convert a rate in mg/dL per minute to the unit per minute, one decimal finer."""
+    return round(convert(mg_dl_per_minute, unit), precision(unit) + 1)
+
+
+def rate_from_unit(value: float, unit: str) -> float:
+    """Convert a rate in the unit per minute to mg/dL per minute, to a tenth."""
+    return round(BloodGlucoseConcentrationConverter.convert(value, unit, MGDL), 1)

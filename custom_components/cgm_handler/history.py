@@ -136,6 +136,18 @@ class ReadingHistory:
             totals.add_all(values.values())
         return totals
 
+    def readings_since(self, since: datetime) -> list[tuple[int, int]]:
+        """Return (epoch ms, mg/dL) of the readings after a time: a copy to use off the loop."""
+        cutoff = to_ms(since)
+        first = cutoff // HOUR_MS * HOUR_MS
+        return [
+            (ms, value)
+            for start, values in self._hours.items()
+            if start >= first
+            for ms, value in values.items()
+            if ms > cutoff
+        ]
+
     @property
     def newest(self) -> datetime | None:
         """Return the time of the newest reading."""

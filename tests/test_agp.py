@@ -117,7 +117,7 @@ def test_sparse_bins_are_left_out() -> None:
 
 
 def test_dst_change_keeps_clock_time() -> None:
-    """Across the spring change in Berlin, a reading goes to the bin of the clock's time."""
+    """Across Berlin's changes of clock, a reading goes to the bin of the clock's time."""
     zone = ZoneInfo("Europe/Berlin")
     before = int(datetime(2026, 3, 29, 0, 40, tzinfo=UTC).timestamp() * 1000)  # 01:40 CET
     after = int(datetime(2026, 3, 29, 1, 40, tzinfo=UTC).timestamp() * 1000)  # 03:40 CEST
@@ -125,6 +125,13 @@ def test_dst_change_keeps_clock_time() -> None:
     readings += [(after + i, 200) for i in range(MIN_BIN_READINGS)]
     bins = profile(readings, zone)
     assert [(b.time, b.percentiles[2]) for b in bins] == [("01:30", 100.0), ("03:30", 200.0)]
+
+    # In autumn 02:30 comes twice, an hour apart: both hours' readings share its bin.
+    first = int(datetime(2026, 10, 25, 0, 40, tzinfo=UTC).timestamp() * 1000)  # 02:40 CEST
+    second = int(datetime(2026, 10, 25, 1, 40, tzinfo=UTC).timestamp() * 1000)  # 02:40 CET
+    readings = [(first + i, 100) for i in range(7)] + [(second + i, 200) for i in range(7)]
+    [agp_bin] = profile(readings, zone)
+    assert (agp_bin.time, agp_bin.readings, agp_bin.percentiles[2]) == ("02:30", 14, 150.0)
 
 
 def test_low_and_high_count_as_their_bounds() -> None:

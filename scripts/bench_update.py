@@ -5,16 +5,23 @@ loop, and computing the percentiles and drawing the chart, which run in the exec
 
 Each update is the real one (CgmCoordinator.async_refresh): it merges a new reading into
 the reading history, imports the hour it falls in into a recorder (SQLite in a temporary folder) and
-computes the metrics. Only Share is left out: a stand-in answers at once with the next
-reading, so the time measured is the work on the event loop.
+computes the metrics of every period. Only Share is left out: a stand-in answers at once
+with the next reading, so the time measured is the work on the event loop.
+
+Once an hour the metrics add up the hour totals of each period again (history.py): that
+hourly run is timed on its own, by computing the metrics an hour later each time. The
+size of the history's file is the one written at the end, and the time of that save is
+the whole save, most of it in the executor.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
+from pathlib import Path
 import statistics
 import tempfile
 import time
@@ -39,13 +46,28 @@ from custom_components.cgm_handler.const import (
     DOMAIN,
     MGDL,
 )
-from custom_components.cgm_handler.coordinator import CgmCoordinator
-from custom_components.cgm_handler.history import ReadingHistory
+from custom_components.cgm_handler.coordinator import METRIC_PERIODS, CgmCoordinator
+from custom_components.cgm_handler.history import ReadingHistory, storage_key
 from custom_components.cgm_handler.scheduler import READING_INTERVAL
 from custom_components.cgm_handler.share import GlucoseReading, Trend
 
 WARM_UP = 5
 """Updates left out of the figures: the first loads the recorder's counts, then imports."""
+HOURLY_RUNS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What one run measured."""
+
+    updates: list[float]
+    """Milliseconds of each update after the warm-up."""
+    hourly: list[float]
+    """Milliseconds of each hourly run of the metrics of every period."""
+    save: float
+    """Milliseconds of saving the history."""
+    size: int
+    """Bytes of the history's file."""
 
 
 def reading(at: datetime, index: int) -> GlucoseReading:
@@ -69,8 +91,8 @@ class NextReading:
         return answer
 
 
-async def measure(days: int, updates: int) -> list[float]:
-    """Return the milliseconds of each update after the warm-up."""
+async def measure(days: int, updates: int) -> Figures:
+    """Return the figures of a run with days of history."""
     with tempfile.TemporaryDirectory() as config_dir:
         async with async_test_home_assistant(config_dir=config_dir) as hass:
             recorder_helper.async_initialize_recorder(hass)
@@ -113,8 +135,21 @@ async def measure(days: int, updates: int) -> list[float]:
                 await hass.async_block_till_done()
             if not coordinator.last_update_success:
                 raise SystemExit("bench_update: an update failed")
+            history = coordinator.history
+            hourly = []
+            for hours in range(1, HOURLY_RUNS + 1):
+                later = dt_util.utcnow() + timedelta(hours=hours)
+                start = time.perf_counter()
+                for period in METRIC_PERIODS:
+                    history.metrics(period, later)
+                hourly.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            await history.async_flush()
+            save = (time.perf_counter() - start) * 1000
+            path = Path(hass.config.path(".storage", storage_key(entry.entry_id)))
+            size = (await hass.async_add_executor_job(path.stat)).st_size
             await coordinator.async_shutdown()
-            return times
+            return Figures(times, hourly, save, size)
 
 
 async def measure_agp(days: int, runs: int) -> tuple[list[float], list[float]]:
@@ -151,19 +186,32 @@ def p95(values: list[float]) -> float:
 
 
 def main() -> None:
-    """Print the median and p95 of one update with 14 and 90 days of history."""
+    """Print the median and p95 of one update, and the hourly and store figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--agp-runs", type=int, default=50)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    runs = {days: asyncio.run(measure(days, args.updates)) for days in (14, 90)}
     print(f"Event-loop time of one coordinator update ({args.updates} updates)")
-    print("| History | Median | p95 |")
-    print("|---|---|---|")
-    for days in (14, 90):
-        times = asyncio.run(measure(days, args.updates))
-        median = statistics.median(times)
-        print(f"| {days} days | {median:.2f} ms | {p95(times):.2f} ms |")
+    print("| History | Median | p95 | Max |")
+    print("|---|---|---|---|")
+    for days, figures in runs.items():
+        times = figures.updates
+        print(
+            f"| {days} days | {statistics.median(times):.2f} ms | {p95(times):.2f} ms "
+            f"| {max(times):.2f} ms |"
+        )
+    print()
+    print(f"Hourly run of the metrics of every period ({HOURLY_RUNS} runs), and the store")
+    print("| History | Hourly median | Hourly max | Store file | Save |")
+    print("|---|---|---|---|---|")
+    for days, figures in runs.items():
+        hourly = figures.hourly
+        print(
+            f"| {days} days | {statistics.median(hourly):.2f} ms | {max(hourly):.2f} ms "
+            f"| {figures.size / 1e6:.2f} MB | {figures.save:.1f} ms |"
+        )
     print()
     print(f"Hourly AGP of the last 14 days ({args.agp_runs} runs): median, p95")
     print("| History | Copy of the readings, event loop | Percentiles and SVG, executor |")

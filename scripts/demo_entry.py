@@ -10,9 +10,10 @@ Home Assistant must not be running, since it rewrites that file from memory.
 The entry dict comes from Home Assistant's own ConfigEntry.as_dict() and the file
 header from its storage constants, so the format is the one this version writes.
 
-With a new entry it also stores 14 days of the demo account's readings as the entry's
-reading history (statistics.py), so the 14-day metrics are complete from the start:
-Dexcom Share, and so the simulator, only ever answers the last 24 hours.
+With a new entry it also stores the demo account's readings of the last 90 days (or
+--days) as the entry's reading history (history.py), so the metrics of every period and
+the 14-day statistics are complete from the start: Dexcom Share, and so the simulator,
+only ever answers the last 24 hours.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ DEMO_SEED = "0"
 # A fixed id, so the example dashboard (docs/dashboard.yaml) can name the entry's
 # external statistics, cgm_handler:glucose_<entry id in lower case>.
 DEMO_ENTRY_ID = "01JCGMDEM0000000000000000D"
-HISTORY_DAYS = 14
+HISTORY_DAYS = 90
 
 
 def demo_readings(seed: str = DEMO_SEED, days: float = HISTORY_DAYS) -> tuple[str, list[Reading]]:
@@ -108,7 +109,9 @@ def storage_file(key: str, version: int, data: dict[str, Any]) -> dict[str, Any]
     return {"version": version, "minor_version": 1, "key": key, "data": data}
 
 
-def ensure_demo_entry(config_dir: Path, port: int, seed: str = DEMO_SEED) -> bool:
+def ensure_demo_entry(
+    config_dir: Path, port: int, seed: str = DEMO_SEED, days: float = HISTORY_DAYS
+) -> bool:
     """Add the demo entry unless a CGM Handler entry exists; return whether it was added."""
     storage = config_dir / ".storage"
     path = storage / STORAGE_KEY
@@ -122,7 +125,7 @@ def ensure_demo_entry(config_dir: Path, port: int, seed: str = DEMO_SEED) -> boo
     entries: list[dict[str, Any]] = stored["data"]["entries"]
     if any(entry["domain"] == DOMAIN for entry in entries):
         return False
-    account_id, readings = demo_readings(seed)
+    account_id, readings = demo_readings(seed, days)
     history = storage / storage_key(DEMO_ENTRY_ID)
     storage.mkdir(parents=True, exist_ok=True)
     if not history.exists():
@@ -142,10 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=Path("config"))
     parser.add_argument("--port", type=int, default=8090, help="the simulator's port")
     parser.add_argument("--seed", default=DEMO_SEED, help="the simulator's seed")
+    parser.add_argument(
+        "--days",
+        type=float,
+        default=HISTORY_DAYS,
+        help="days of readings to store as the history (at most 90 are kept)",
+    )
     args = parser.parse_args(argv)
-    if ensure_demo_entry(args.config, args.port, args.seed):
+    if ensure_demo_entry(args.config, args.port, args.seed, args.days):
         print(
-            f"demo_entry: added the demo account and {HISTORY_DAYS} days of its readings "
+            f"demo_entry: added the demo account and {args.days:g} days of its readings "
             f"to {args.config}/.storage"
         )
     else:

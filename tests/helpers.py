@@ -243,6 +243,7 @@ def published(
 # What each range statistic counts, written independently of the integration.
 BANDS: dict[str, Callable[[int], bool]] = {
     "time_in_range": lambda value: 70 <= value <= 180,
+    "time_in_tight_range": lambda value: 70 <= value <= 140,
     "time_below_70": lambda value: value < 70,
     "time_below_54": lambda value: value < 54,
     "time_above_180": lambda value: value > 180,

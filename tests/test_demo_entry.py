@@ -14,7 +14,7 @@ from scripts.share_simulator import ShareSimulator
 
 
 def test_writes_the_entry_once(tmp_path: Path) -> None:
-    """A new config gets one entry for the simulator's demo account, and 14 days of it."""
+    """A new config gets one entry for the simulator's demo account, and 90 days of it."""
     assert ensure_demo_entry(tmp_path, 8090)
     stored = json.loads((tmp_path / ".storage" / STORAGE_KEY).read_text())
     assert (stored["key"], stored["version"], stored["minor_version"]) == (
@@ -37,8 +37,8 @@ def test_writes_the_entry_once(tmp_path: Path) -> None:
     history = json.loads((tmp_path / ".storage" / storage_key(DEMO_ENTRY_ID)).read_text())
     readings = history["data"]["readings"]
     days = (readings[-1][0] - readings[0][0]) / 86_400_000
-    assert 13.9 < days < 14
-    assert len(readings) > 13 * 288
+    assert 89.9 < days < 90
+    assert len(readings) > 0.7 * 90 * 288  # complete enough for the 90-day metrics
 
     assert not ensure_demo_entry(tmp_path, 8091)
     stored_again = json.loads((tmp_path / ".storage" / STORAGE_KEY).read_text())
@@ -58,8 +58,11 @@ def test_keeps_other_entries(tmp_path: Path) -> None:
     }
     (storage / STORAGE_KEY).write_text(json.dumps(content))
 
-    assert main(["--config", str(tmp_path), "--port", "8099"]) == 0
+    assert main(["--config", str(tmp_path), "--port", "8099", "--days", "14"]) == 0
 
     entries = json.loads((storage / STORAGE_KEY).read_text())["data"]["entries"]
     assert entries[0] == other
     assert entries[1]["data"]["server_url"] == "http://127.0.0.1:8099/ShareWebServices/Services/"
+    history = json.loads((storage / storage_key(DEMO_ENTRY_ID)).read_text())
+    readings = history["data"]["readings"]
+    assert 13.9 < (readings[-1][0] - readings[0][0]) / 86_400_000 < 14

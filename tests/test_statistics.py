@@ -477,3 +477,36 @@ async def test_low_and_high_count_as_39_and_401(
         assert (glucose["min"], glucose["mean"], glucose["max"]) == (value, value, value)
         assert rows[band][hour]["mean"] == 100
         assert rows["time_in_range"][hour]["mean"] == 0
+
+
+async def test_tight_range_is_added_to_the_hours_imported_before_it(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hours imported without time in tight range get it at the next start, nothing else."""
+    without = tuple(s for s in STATISTICS if s.key != "time_in_tight_range")
+    assert len(without) == len(STATISTICS) - 1
+    monkeypatch.setattr(cgm_statistics, "STATISTICS", without)
+    await run.setup()
+    await run.wait(timedelta(hours=3), timedelta(hours=1))
+    await run.stop()
+    before = await run.rows()
+    assert not before["time_in_tight_range"]
+    counts_before = {hour: list(counts) for hour, counts in run.imported_counts.items()}
+
+    monkeypatch.setattr(cgm_statistics, "STATISTICS", STATISTICS)
+    run.freezer.tick(timedelta(minutes=10))
+    await run.setup()
+
+    after = await run.rows()
+    check_hours(after, run.obtainable())
+    # Only the newest hour got readings and was imported again; the others kept their rows.
+    now = hour_start(dt_util.utcnow())
+    changed = {
+        hour for hour, counts in run.imported_counts.items() if counts != counts_before.get(hour)
+    }
+    assert changed == {now}
+    for key in KEYS:
+        if key != "time_in_tight_range":
+            kept = {hour: row for hour, row in before[key].items() if hour != now}
+            assert {hour: after[key][hour] for hour in kept} == kept, key
+    assert len(after["time_in_tight_range"]) == len(before["readings"]) >= 27

@@ -102,8 +102,14 @@ class CgmData:
         return previous
 
 
-# The periods of the metrics: the last day and the whole history.
-METRIC_PERIODS: Final = (timedelta(hours=24), timedelta(days=14))
+# The periods of the metrics: the last day, the consensus's 14 days, a month and the whole
+# history (the span an A1C reflects).
+METRIC_PERIODS: Final = (
+    timedelta(hours=24),
+    timedelta(days=14),
+    timedelta(days=30),
+    timedelta(days=90),
+)
 
 
 class CgmCoordinator(DataUpdateCoordinator[CgmData]):

@@ -8,9 +8,18 @@ Diabetes Care 2019;42:1593-1603):
 - CV (coefficient of variation, %): SD / mean x 100, with the *population* SD (divisor n):
   the readings of the period are the whole population described, and it is defined for a
   single reading;
+- SD: that population standard deviation, in mg/dL;
 - time in range: readings in 70-180 mg/dL inclusive; below range: < 70 mg/dL (level 1 and 2
   together) and < 54 mg/dL (level 2); above range: > 180 mg/dL (level 1 and 2 together) and
-  > 250 mg/dL (level 2). Each is the share of readings, in %.
+  > 250 mg/dL (level 2). Each is the share of readings, in %. Time in tight range: 70-140
+  mg/dL inclusive (Battelino et al., Diabetes Care 2023;46:1-14, and later reports);
+- CGM wear: the share of the period the readings cover, at 5 minutes each, at most 100 %.
+  The consensus asks for 70 % of 14 days before the metrics describe the period (COMPLETE);
+- GRI (glycemia risk index, Klonoff et al., J Diabetes Sci Technol 2023;17:1226-1242):
+  3.0 x VLow + 2.4 x Low + 1.6 x VHigh + 0.8 x High, at most 100, where VLow is the % of
+  readings < 54, Low 54-69, VHigh > 250 and High 181-250 mg/dL. Its hypoglycemia component
+  is VLow + 0.8 x Low and its hyperglycemia component VHigh + 0.5 x High, so that
+  GRI = 3.0 x hypoglycemia component + 1.6 x hyperglycemia component.
 
 Dexcom reports a reading every 5 minutes, so the share of readings is the share of time.
 Its LOW and HIGH count as the 39 and 401 mg/dL Share reports for them: they fall below 54
@@ -21,12 +30,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 import math
 
 VERY_LOW = 54
 LOW = 70
+TIGHT_HIGH = 140
 HIGH = 180
 VERY_HIGH = 250
+
+READING_SPAN = timedelta(minutes=5)
+"""The time one reading stands for: Dexcom's interval."""
+COMPLETE = 70.0
+"""The CGM wear (%) from which metrics describe their period (consensus)."""
 
 GMI_INTERCEPT = 3.31
 GMI_SLOPE = 0.02392
@@ -56,6 +72,7 @@ class GlucoseRange:
 
 RANGES: tuple[GlucoseRange, ...] = (
     GlucoseRange("time_in_range", "time in range 70-180 mg/dL", LOW, HIGH, None),
+    GlucoseRange("time_in_tight_range", "time in tight range 70-140 mg/dL", LOW, TIGHT_HIGH, None),
     GlucoseRange("time_below_70", "time below 70 mg/dL", None, LOW - 1, LOW),
     GlucoseRange("time_below_54", "time below 54 mg/dL", None, VERY_LOW - 1, VERY_LOW),
     GlucoseRange("time_above_180", "time above 180 mg/dL", HIGH + 1, None, HIGH),
@@ -75,6 +92,31 @@ class GlycemicMetrics:
     cv: float
     in_ranges: Mapping[str, float]
     """The share of readings in each range, in %, by range key."""
+    sd: float
+    wear: float
+    """The share of the period the readings cover, in %."""
+
+    @property
+    def complete(self) -> bool:
+        """Return whether the readings cover enough of the period to describe it."""
+        return self.wear >= COMPLETE
+
+    @property
+    def gri_hypo(self) -> float:
+        """Return the hypoglycemia component of the GRI: VLow + 0.8 x Low."""
+        very_low = self.in_ranges["time_below_54"]
+        return very_low + 0.8 * (self.in_ranges["time_below_70"] - very_low)
+
+    @property
+    def gri_hyper(self) -> float:
+        """Return the hyperglycemia component of the GRI: VHigh + 0.5 x High."""
+        very_high = self.in_ranges["time_above_250"]
+        return very_high + 0.5 * (self.in_ranges["time_above_180"] - very_high)
+
+    @property
+    def gri(self) -> float:
+        """Return the glycemia risk index, 0-100."""
+        return min(3.0 * self.gri_hypo + 1.6 * self.gri_hyper, 100.0)
 
 
 class Totals:
@@ -110,31 +152,36 @@ class Totals:
         self.count += other.count
         self.total += other.total
         self.squares += other.squares
-        self.minimum = other.minimum if self.minimum is None else min(self.minimum, other.minimum)
-        self.maximum = other.maximum if self.maximum is None else max(self.maximum, other.maximum)
-        self.in_ranges = [
-            mine + theirs for mine, theirs in zip(self.in_ranges, other.in_ranges, strict=True)
-        ]
+        if self.minimum is None or other.minimum < self.minimum:
+            self.minimum = other.minimum
+        if self.maximum is None or other.maximum > self.maximum:
+            self.maximum = other.maximum
+        in_ranges = self.in_ranges
+        for index, inside in enumerate(other.in_ranges):
+            in_ranges[index] += inside
 
-    def metrics(self) -> GlycemicMetrics | None:
-        """Return the metrics of the readings counted, or None when there are none."""
+    def metrics(self, period: timedelta) -> GlycemicMetrics | None:
+        """Return the metrics of the readings counted over a period, or None without any."""
         count = self.count
         if self.minimum is None or self.maximum is None:
             return None
         mean = self.total / count
         # The population variance, exact in integers until the one division.
         variance = (count * self.squares - self.total * self.total) / (count * count)
+        sd = math.sqrt(variance)
         return GlycemicMetrics(
             readings=count,
             mean=mean,
             minimum=self.minimum,
             maximum=self.maximum,
             gmi=gmi(mean),
-            cv=100 * math.sqrt(variance) / mean if mean else 0.0,
+            cv=100 * sd / mean if mean else 0.0,
             in_ranges={
                 band.key: 100 * inside / count
                 for band, inside in zip(RANGES, self.in_ranges, strict=True)
             },
+            sd=sd,
+            wear=min(100 * count * READING_SPAN / period, 100.0),
         )
 
 
@@ -143,8 +190,8 @@ def gmi(mean_mg_dl: float) -> float:
     return GMI_INTERCEPT + GMI_SLOPE * mean_mg_dl
 
 
-def compute(values: Iterable[int]) -> GlycemicMetrics | None:
-    """Return the metrics of the readings (mg/dL), or None when there are none."""
+def compute(values: Iterable[int], period: timedelta) -> GlycemicMetrics | None:
+    """Return the metrics of the readings (mg/dL) of a period, or None without any."""
     totals = Totals()
     totals.add_all(values)
-    return totals.metrics()
+    return totals.metrics(period)

@@ -1,4 +1,9 @@
-"""Glucose, sensor range, trend, change and reading time sensors, and the glycemic metrics."""
+"""Glucose, sensor range, trend, change and reading time sensors, and the glycemic metrics.
+
+The metrics of a period are unavailable while the readings cover less of it than the
+consensus asks (metrics.COMPLETE); its wear and reading-count sensors stay available and
+tell why.
+"""
 
 from __future__ import annotations
 
@@ -35,8 +40,11 @@ class CgmSensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[CgmData, str], float | str | datetime | None]
     attributes_fn: Callable[[CgmData], dict[str, Any]] | None = None
+    available_fn: Callable[[CgmData], bool] | None = None
+    """Whether there is a value to show; without it, while the newest reading is fresh."""
     in_glucose_unit: bool = False
-    shown_when_stale: bool = False
+    threshold: int | None = None
+    """The glucose limit (mg/dL) named in the entity name, in the entry's unit."""
 
 
 def _change(data: CgmData) -> float | None:
@@ -108,80 +116,138 @@ SENSORS: tuple[CgmSensorEntityDescription, ...] = (
         key="reading_time",
         translation_key="reading_time",
         device_class=SensorDeviceClass.TIMESTAMP,
-        shown_when_stale=True,
+        available_fn=lambda data: data.latest is not None,
         value_fn=lambda data, _: data.latest.time if data.latest else None,
     ),
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class CgmMetricSensorEntityDescription(SensorEntityDescription):
-    """A consensus metric over the readings of a period (see metrics.py)."""
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A consensus metric (see metrics.py), with a sensor per period."""
 
-    metrics_fn: Callable[[CgmData], GlycemicMetrics | None]
+    key: str
     value_fn: Callable[[GlycemicMetrics], float]
+    in_glucose_unit: bool = False
+    unit: str | None = PERCENTAGE
     threshold: int | None = None
-    """The glucose limit (mg/dL) named in the entity name, in the entry's unit."""
-
-
-PERIODS: tuple[tuple[str, timedelta], ...] = tuple(zip(("24h", "14d"), METRIC_PERIODS, strict=True))
-# Rarely useful over one day: GMI estimates A1C from 14 days or more (consensus), and the
-# level 2 ranges are a fraction of a percent most days. Users can enable them.
-DISABLED_BY_DEFAULT = frozenset({"gmi_24h", "time_below_54_24h", "time_above_250_24h"})
 
 
 def _in_range(band: GlucoseRange) -> Callable[[GlycemicMetrics], float]:
     return lambda metrics: metrics.in_ranges[band.key]
 
 
-# key, value, glucose limit named in the entity name
-PERCENT_METRICS: tuple[tuple[str, Callable[[GlycemicMetrics], float], int | None], ...] = (
-    ("gmi", lambda metrics: metrics.gmi, None),
-    ("cv", lambda metrics: metrics.cv, None),
-    *((band.key, _in_range(band), band.limit) for band in RANGES),
+METRICS: tuple[Metric, ...] = (
+    Metric("mean_glucose", lambda metrics: metrics.mean, in_glucose_unit=True, unit=MGDL),
+    Metric("sd", lambda metrics: metrics.sd, in_glucose_unit=True, unit=MGDL),
+    Metric("gmi", lambda metrics: metrics.gmi),
+    Metric("cv", lambda metrics: metrics.cv),
+    *(Metric(band.key, _in_range(band), threshold=band.limit) for band in RANGES),
+    Metric("gri", lambda metrics: metrics.gri, unit=None),
+    Metric("gri_hypo", lambda metrics: metrics.gri_hypo, unit=None),
+    Metric("gri_hyper", lambda metrics: metrics.gri_hyper, unit=None),
+)
+
+PERIODS: tuple[tuple[str, timedelta], ...] = tuple(
+    zip(("24h", "14d", "30d", "90d"), METRIC_PERIODS, strict=True)
+)
+# The figures of the consensus's 14-day report, the 90-day GMI (the span an A1C reflects)
+# and the wear that tells why they are unavailable; the 24-hour figures that were there
+# before. The rest is there to be enabled: see the README.
+ENABLED_BY_DEFAULT = frozenset(
+    {
+        *(f"{key}_24h" for key in ("mean_glucose", "cv", "time_in_range", "wear")),
+        *(f"{key}_24h" for key in ("time_below_70", "time_above_180")),
+        *(f"{key}_14d" for key in ("mean_glucose", "gmi", "cv", "gri", "wear")),
+        *(f"{band.key}_14d" for band in RANGES),
+        "gmi_90d",
+        "wear_90d",
+    }
 )
 
 
-def _metric_descriptions(suffix: str, period: timedelta) -> list[CgmMetricSensorEntityDescription]:
-    """Return the metric sensors of one period: mean glucose, then the percentages."""
-    mean_key = f"mean_glucose_{suffix}"
+def _complete(period: timedelta) -> Callable[[CgmData], bool]:
+    """Return whether the readings cover enough of the period (metrics.COMPLETE)."""
 
-    def metrics_fn(data: CgmData) -> GlycemicMetrics | None:
-        return data.metrics.get(period)
+    def available_fn(data: CgmData) -> bool:
+        metrics = data.metrics.get(period)
+        return metrics is not None and metrics.complete
 
-    descriptions = [
-        CgmMetricSensorEntityDescription(
-            key=mean_key,
-            translation_key=mean_key,
-            device_class=SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION,
+    return available_fn
+
+
+def _readings(period: timedelta) -> Callable[[CgmData], dict[str, Any]]:
+    """Return the attribute with the number of readings behind a metric."""
+
+    def attributes_fn(data: CgmData) -> dict[str, Any]:
+        metrics = data.metrics.get(period)
+        return {"readings": metrics.readings if metrics else 0}
+
+    return attributes_fn
+
+
+def _metric_sensor(metric: Metric, suffix: str, period: timedelta) -> CgmSensorEntityDescription:
+    """Return the sensor of a metric over a period, unavailable with too little data."""
+
+    def value_fn(data: CgmData, _: str) -> float | None:
+        metrics = data.metrics.get(period)
+        return round(metric.value_fn(metrics), 2) if metrics else None
+
+    key = f"{metric.key}_{suffix}"
+    return CgmSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION
+        if metric.in_glucose_unit
+        else None,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=metric.unit,
+        suggested_display_precision=None if metric.in_glucose_unit else 1,
+        entity_registry_enabled_default=key in ENABLED_BY_DEFAULT,
+        in_glucose_unit=metric.in_glucose_unit,
+        threshold=metric.threshold,
+        available_fn=_complete(period),
+        value_fn=value_fn,
+        attributes_fn=_readings(period),
+    )
+
+
+def _coverage_sensors(suffix: str, period: timedelta) -> list[CgmSensorEntityDescription]:
+    """Return the wear and reading-count sensors of a period: available with any data."""
+
+    def wear(data: CgmData, _: str) -> float:
+        metrics = data.metrics.get(period)
+        return round(metrics.wear, 2) if metrics else 0.0
+
+    def readings(data: CgmData, _: str) -> int:
+        metrics = data.metrics.get(period)
+        return metrics.readings if metrics else 0
+
+    return [
+        CgmSensorEntityDescription(
+            key=f"{name}_{suffix}",
+            translation_key=f"{name}_{suffix}",
             state_class=SensorStateClass.MEASUREMENT,
-            native_unit_of_measurement=MGDL,
-            metrics_fn=metrics_fn,
-            value_fn=lambda metrics: metrics.mean,
+            native_unit_of_measurement=unit,
+            suggested_display_precision=precision,
+            entity_registry_enabled_default=f"{name}_{suffix}" in ENABLED_BY_DEFAULT,
+            available_fn=lambda _: True,
+            value_fn=value_fn,
+        )
+        for name, unit, precision, value_fn in (
+            ("wear", PERCENTAGE, 1, wear),
+            ("readings", None, 0, readings),
         )
     ]
-    for name, value_fn, threshold in PERCENT_METRICS:
-        key = f"{name}_{suffix}"
-        descriptions.append(
-            CgmMetricSensorEntityDescription(
-                key=key,
-                translation_key=key,
-                state_class=SensorStateClass.MEASUREMENT,
-                native_unit_of_measurement=PERCENTAGE,
-                suggested_display_precision=1,
-                entity_registry_enabled_default=key not in DISABLED_BY_DEFAULT,
-                metrics_fn=metrics_fn,
-                value_fn=value_fn,
-                threshold=threshold,
-            )
-        )
-    return descriptions
 
 
-METRIC_SENSORS: tuple[CgmMetricSensorEntityDescription, ...] = tuple(
+METRIC_SENSORS: tuple[CgmSensorEntityDescription, ...] = tuple(
     description
     for suffix, period in PERIODS
-    for description in _metric_descriptions(suffix, period)
+    for description in (
+        *(_metric_sensor(metric, suffix, period) for metric in METRICS),
+        *_coverage_sensors(suffix, period),
+    )
 )
 
 
@@ -193,10 +259,7 @@ async def async_setup_entry(
     """Add the sensors of one Dexcom account."""
     coordinator = entry.runtime_data
     async_add_entities(
-        [
-            *(CgmSensor(coordinator, description) for description in SENSORS),
-            *(CgmMetricSensor(coordinator, description) for description in METRIC_SENSORS),
-        ]
+        CgmSensor(coordinator, description) for description in (*SENSORS, *METRIC_SENSORS)
     )
 
 
@@ -217,12 +280,16 @@ class CgmSensor(CgmEntity, SensorEntity):
         elif description.key == "rate_of_change":
             self._attr_native_unit_of_measurement = f"{self._unit}/min"
             self._attr_suggested_display_precision = precision(self._unit) + 1
+        if description.threshold is not None:
+            self._attr_translation_placeholders = {
+                "threshold": f"{to_unit(description.threshold, self._unit)} {self._unit}"
+            }
 
     @property
     def available(self) -> bool:
-        """Return whether there is a reading to show."""
-        if self.entity_description.shown_when_stale:
-            return self.coordinator.data.latest is not None
+        """Return whether there is a value to show."""
+        if (available_fn := self.entity_description.available_fn) is not None:
+            return available_fn(self.coordinator.data)
         return super().available
 
     @property
@@ -235,44 +302,3 @@ class CgmSensor(CgmEntity, SensorEntity):
         """Return the attributes computed from the readings, for the sensors that have any."""
         attributes_fn = self.entity_description.attributes_fn
         return attributes_fn(self.coordinator.data) if attributes_fn else None
-
-
-class CgmMetricSensor(CgmEntity, SensorEntity):
-    """A glycemic metric of one Dexcom account over 24 hours or 14 days."""
-
-    entity_description: CgmMetricSensorEntityDescription
-
-    def __init__(
-        self, coordinator: CgmCoordinator, description: CgmMetricSensorEntityDescription
-    ) -> None:
-        """Show the metric in the entry's unit where it is a glucose value."""
-        super().__init__(coordinator, description)
-        unit = coordinator.config_entry.data[CONF_UNIT]
-        if description.device_class is SensorDeviceClass.BLOOD_GLUCOSE_CONCENTRATION:
-            self._attr_suggested_unit_of_measurement = unit
-            self._attr_suggested_display_precision = precision(unit)
-        if description.threshold is not None:
-            self._attr_translation_placeholders = {
-                "threshold": f"{to_unit(description.threshold, unit)} {unit}"
-            }
-
-    @property
-    def _metrics(self) -> GlycemicMetrics | None:
-        return self.entity_description.metrics_fn(self.coordinator.data)
-
-    @property
-    def available(self) -> bool:
-        """Return whether the period holds any reading."""
-        return self._metrics is not None
-
-    @property
-    def native_value(self) -> float | None:
-        """Return the metric."""
-        metrics = self._metrics
-        return round(self.entity_description.value_fn(metrics), 2) if metrics else None
-
-    @property
-    def extra_state_attributes(self) -> dict[str, Any] | None:
-        """Return the number of readings behind the metric."""
-        metrics = self._metrics
-        return {"readings": metrics.readings} if metrics else None

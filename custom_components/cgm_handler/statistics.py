@@ -9,6 +9,11 @@ Dexcom's 24-hour window is usually partial after a restart or an outage, and mus
 replace a complete row. The counts the recorder holds are read once per setup, when
 every hour of the history is compared with them; after that, each poll imports only the
 hours that got readings.
+
+A statistic added in a later version (time in tight range) has no rows for the hours
+imported before it: at setup, each hour the recorder counts readings for but lacks a row
+of some statistic gets that statistic imported, from the history, when the history still
+holds as many readings of the hour as the recorder counts.
 """
 
 from __future__ import annotations
@@ -113,6 +118,8 @@ class StatisticsImporter:
         self.history = history
         self.known: dict[datetime, int] = {}
         """Readings per hour in the recorder, as loaded at setup and imported since."""
+        self.lacking: dict[datetime, list[HourlyStatistic]] = {}
+        """The statistics the recorder has no row of for an hour it counts readings of."""
         self._pending: set[datetime] = set()
         self._loaded = False
         self._loading = False
@@ -138,6 +145,10 @@ class StatisticsImporter:
         """Read the reading count of each recent hour from the recorder, then import."""
         instance = get_instance(self.hass)
         start = hour_start(dt_util.utcnow()) - self.history.span - HOUR
+        ids = {
+            statistic.key: statistic_id(self.entry.entry_id, statistic.key)
+            for statistic in STATISTICS
+        }
         try:
             # Imports queued before a reload must be in the database before it is read.
             await instance.async_block_till_done()
@@ -146,7 +157,7 @@ class StatisticsImporter:
                 self.hass,
                 start,
                 None,
-                {self.count_id},
+                set(ids.values()),
                 "hour",
                 None,
                 {"mean"},
@@ -158,6 +169,13 @@ class StatisticsImporter:
             self._loading = False
         for row in rows.get(self.count_id, []):
             self.known[datetime.fromtimestamp(row["start"], UTC)] = round(row.get("mean") or 0)
+        for statistic in STATISTICS:
+            held = {
+                datetime.fromtimestamp(row["start"], UTC)
+                for row in rows.get(ids[statistic.key], [])
+            }
+            for hour in self.known.keys() - held:
+                self.lacking.setdefault(hour, []).append(statistic)
         self._loaded = True
         # Hours older than Share's window only change when the recorder lost them (a purge,
         # a new database) or never had them: the history then has more readings.
@@ -165,28 +183,45 @@ class StatisticsImporter:
         self._import()
 
     def _import(self) -> None:
-        """Import every pending hour that has more readings than the recorder holds."""
+        """Import every pending hour that has more readings than the recorder holds.
+
+        An hour with as many readings as the recorder holds gets the statistics it lacks.
+        """
         oldest = hour_start(dt_util.utcnow() - self.history.span)
         if not self._pending.issubset(self.known):  # a new hour: once an hour
             for hour in [hour for hour in self.known if hour < oldest]:
                 del self.known[hour]
-        hours = sorted(
-            hour
-            for hour in self._pending
-            if hour >= oldest and self.history.count(hour) > self.known.get(hour, 0)
-        )
+                self.lacking.pop(hour, None)
+        plan: dict[HourlyStatistic, list[datetime]] = {}
+        by_hour: dict[datetime, GlycemicMetrics] = {}
+        for hour in sorted(hour for hour in self._pending if hour >= oldest):
+            statistics = self._due(hour)
+            if statistics and (metrics := self.history.hour_metrics(hour)):
+                by_hour[hour] = metrics
+                for statistic in statistics:
+                    plan.setdefault(statistic, []).append(hour)
         self._pending.clear()
-        by_hour = {hour: metrics for hour in hours if (metrics := self.history.hour_metrics(hour))}
         if not by_hour:
             return
         entry_id, title = self.entry.entry_id, self.entry.title
-        for statistic in STATISTICS:
-            rows = [
-                cast("StatisticData", {"start": hour, **statistic.values_fn(metrics)})
-                for hour, metrics in by_hour.items()
-            ]
-            metadata = build_metadata(statistic, entry_id, title)
-            async_add_external_statistics(self.hass, metadata, rows)
+        for statistic in STATISTICS:  # in their order: the reading count last
+            if hours := plan.get(statistic):
+                rows = [
+                    cast("StatisticData", {"start": hour, **statistic.values_fn(by_hour[hour])})
+                    for hour in hours
+                ]
+                metadata = build_metadata(statistic, entry_id, title)
+                async_add_external_statistics(self.hass, metadata, rows)
         for hour, metrics in by_hour.items():
-            self.known[hour] = metrics.readings
-        LOGGER.debug("Imported the statistics of %d hours from %s", len(by_hour), hours[0])
+            self.known[hour] = max(metrics.readings, self.known.get(hour, 0))
+            self.lacking.pop(hour, None)
+        LOGGER.debug("Imported the statistics of %d hours from %s", len(by_hour), min(by_hour))
+
+    def _due(self, hour: datetime) -> tuple[HourlyStatistic, ...]:
+        """Return the statistics of an hour to import: all of them, the lacking or none."""
+        count, known = self.history.count(hour), self.known.get(hour, 0)
+        if count > known:
+            return STATISTICS
+        if count == known:
+            return tuple(self.lacking.get(hour, ()))
+        return ()

@@ -1,7 +1,8 @@
 """Event-loop time of one coordinator update, with 14 and with 90 days of history.
 
-It then times the hourly AGP: copying the last 14 days out of the history on the event
-loop, and computing the percentiles and drawing the chart, which run in the executor.
+It then times the hourly AGP: listing the history's hours of the last 14 days on the event
+loop, and picking their readings, computing the percentiles and drawing the chart, which
+run in the executor.
 
 Each update is the real one (CgmCoordinator.async_refresh): it merges a new reading into
 the reading history, imports the hour it falls in into a recorder (SQLite in a temporary folder) and
@@ -153,7 +154,7 @@ async def measure(days: int, updates: int) -> Figures:
 
 
 async def measure_agp(days: int, runs: int) -> tuple[list[float], list[float]]:
-    """Return the milliseconds of each hourly AGP: its copy on the loop, then its executor work.
+    """Return the milliseconds of each hourly AGP: its work on the loop, then in the executor.
 
     The history holds a reading every 5 minutes for `days`; the AGP takes the last 14.
     """
@@ -169,9 +170,9 @@ async def measure_agp(days: int, runs: int) -> tuple[list[float], list[float]]:
             copies, builds = [], []
             for _ in range(runs):
                 start = time.perf_counter()
-                readings = history.readings_since(now - PERIOD)
+                hours = history.hours_since(now - PERIOD)
                 copied = time.perf_counter()
-                agp = build_agp(readings, zone, MGDL, now)
+                agp = build_agp(hours, now - PERIOD, zone, MGDL, now)
                 copies.append((copied - start) * 1000)
                 builds.append((time.perf_counter() - copied) * 1000)
             if not agp.enough or agp.chart is None:
@@ -214,7 +215,7 @@ def main() -> None:
         )
     print()
     print(f"Hourly AGP of the last 14 days ({args.agp_runs} runs): median, p95")
-    print("| History | Copy of the readings, event loop | Percentiles and SVG, executor |")
+    print("| History | Hours listed, event loop | Readings, percentiles and SVG, executor |")
     print("|---|---|---|")
     for days in (14, 90):
         copies, builds = asyncio.run(measure_agp(days, args.agp_runs))

@@ -15,6 +15,7 @@ from custom_components.cgm_handler.agp import (
     BINS,
     MIN_BIN_READINGS,
     PERCENTILES,
+    PERIOD,
     Agp,
     AgpBin,
     percentile,
@@ -50,6 +51,11 @@ def reference_profile(readings: list[tuple[int, int]], zone: ZoneInfo) -> dict[i
         for minute, values in sorted(reference_bins(readings, zone).items())
         if len(values) >= MIN_BIN_READINGS
     }
+
+
+def build(readings: list[tuple[int, int]], unit: str = MGDL, zone: str = "UTC") -> Agp:
+    """Return the AGP of readings of the 14 days up to NOW, given as one hour."""
+    return build_agp([dict(readings)], NOW - PERIOD, ZoneInfo(zone), unit, NOW)
 
 
 def fortnight(seed: int, wear: float = 1.0) -> list[tuple[int, int]]:
@@ -147,13 +153,13 @@ def test_low_and_high_count_as_their_bounds() -> None:
 def test_too_little_wear_draws_nothing() -> None:
     """Under 70 % of the 14 days with readings: no bins and no chart."""
     readings = fortnight(1, wear=0.6)
-    agp = build_agp(readings, ZoneInfo("UTC"), MGDL, NOW)
-    assert agp.wear == pytest.approx(len(readings) / (14 * 288))
+    agp = build(readings)
+    assert agp.wear == pytest.approx(100 * len(readings) / (14 * 288))
     assert not agp.enough
     assert (agp.bins, agp.chart) == ((), None)
     assert percentile_rows(agp, MGDL) == []
 
-    enough = build_agp(fortnight(1, wear=0.75), ZoneInfo("UTC"), MGDL, NOW)
+    enough = build(fortnight(1, wear=0.75))
     assert enough.enough
     assert enough.chart is not None
     assert len(enough.bins) == BINS
@@ -177,7 +183,7 @@ def texts(root: ET.Element) -> list[str]:
 )
 def test_chart_draws_bands_median_and_targets(unit: str, labels: list[str]) -> None:
     """Both bands, the median line, the 70 and 180 lines, and labels in the unit."""
-    agp = build_agp(fortnight(2), ZoneInfo("UTC"), unit, NOW)
+    agp = build(fortnight(2), unit)
     assert agp.chart is not None
     root = parse(agp.chart)
     classes = [node.get("class") for node in root.iter() if node.get("class")]
@@ -196,6 +202,15 @@ def test_chart_draws_bands_median_and_targets(unit: str, labels: list[str]) -> N
     assert root.find(f"{SVG}rect") is not None  # its own background, for any theme
     median = next(node for node in root.iter() if node.get("class") == "median")
     assert len(median.get("points", "").split()) == BINS
+
+
+def test_only_the_period_counts() -> None:
+    """Readings at or before the start of the 14 days are left out."""
+    readings = fortnight(3)
+    since = int((NOW - PERIOD).timestamp() * 1000)
+    older = [(since - step * FIVE_MINUTES, 400) for step in range(300)]
+    assert build(readings + older) == build(readings)
+    assert build(readings).readings == len(readings)
 
 
 def test_chart_breaks_at_left_out_bins() -> None:

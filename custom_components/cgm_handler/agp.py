@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Final
 
+from .metrics import COMPLETE, READING_SPAN
 from .units import to_unit
 
 PERIOD: Final = timedelta(days=14)
@@ -22,9 +23,7 @@ PERCENTILES: Final = (5, 25, 50, 75, 95)
 MIN_BIN_READINGS: Final = 14
 """A bin with fewer readings (one a day; a full bin has 84) is left out: its 5th and 95th
 percentiles would be little more than its extremes."""
-MIN_WEAR: Final = 0.7
-"""The consensus share of the period that must have readings (CGM wear time)."""
-EXPECTED_READINGS: Final = PERIOD // timedelta(minutes=5)
+EXPECTED_READINGS: Final = PERIOD // READING_SPAN
 """A reading every 5 minutes over the whole period."""
 
 type Percentiles = tuple[float, float, float, float, float]
@@ -57,13 +56,13 @@ class Agp:
 
     @property
     def wear(self) -> float:
-        """Return the share of the period that has readings, at most 1."""
-        return min(self.readings / EXPECTED_READINGS, 1.0)
+        """Return the share (%) of the period that has readings, as the metrics count it."""
+        return min(100 * self.readings / EXPECTED_READINGS, 100.0)
 
     @property
     def enough(self) -> bool:
-        """Return whether the period has the consensus wear time."""
-        return self.wear >= MIN_WEAR
+        """Return whether the period has the consensus wear time (70 %)."""
+        return self.wear >= COMPLETE
 
 
 def percentile(ordered: Sequence[int], percent: int) -> float:

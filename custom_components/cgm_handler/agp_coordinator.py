@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Final
@@ -14,16 +15,21 @@ from homeassistant.util import dt as dt_util
 from .agp import PERIOD, Agp, profile
 from .agp_chart import render
 from .const import CONF_UNIT, LOGGER
-from .history import ReadingHistory
+from .history import ReadingHistory, to_ms
 
 REDRAW: Final = timedelta(hours=1)
 
 
-def build_agp(readings: list[tuple[int, int]], zone: tzinfo, unit: str, now: datetime) -> Agp:
-    """Return the profile of (epoch ms, mg/dL) readings and its chart in the unit.
+def build_agp(
+    hours: Iterable[Mapping[int, int]], since: datetime, zone: tzinfo, unit: str, now: datetime
+) -> Agp:
+    """Return the profile of the readings after since and its chart in the unit.
 
-    It sorts thousands of readings and writes the chart, so it runs in the executor.
+    It sorts thousands of readings and writes the chart, so it runs in the executor; hours
+    hold mg/dL by epoch ms.
     """
+    cutoff = to_ms(since)
+    readings = [(ms, value) for hour in hours for ms, value in hour.items() if ms > cutoff]
     agp = Agp(now, len(readings))
     if not agp.enough:
         return agp
@@ -34,8 +40,8 @@ def build_agp(readings: list[tuple[int, int]], zone: tzinfo, unit: str, now: dat
 class AgpCoordinator(DataUpdateCoordinator[Agp]):
     """Compute the AGP of the last 14 days at setup and then every hour.
 
-    The event loop only copies the readings out of the history; the percentiles and the
-    chart are computed in the executor.
+    The event loop only lists the history's hours of the period; the readings are picked
+    from them, and the percentiles and the chart computed, in the executor.
     """
 
     config_entry: ConfigEntry
@@ -54,10 +60,11 @@ class AgpCoordinator(DataUpdateCoordinator[Agp]):
     async def _async_update_data(self) -> Agp:
         """Return the AGP of the period up to now."""
         now = dt_util.utcnow()
-        readings = self.history.readings_since(now - PERIOD)
+        since = now - PERIOD
         return await self.hass.async_add_executor_job(
             build_agp,
-            readings,
+            self.history.hours_since(since),
+            since,
             dt_util.get_default_time_zone(),
             self.config_entry.data[CONF_UNIT],
             now,

@@ -115,6 +115,6 @@ async def _async_get_agp(call: ServiceCall) -> ServiceResponse:
         "unit": unit,
         "drawn": agp.drawn.isoformat(),
         "readings": agp.readings,
-        "wear": round(agp.wear * 100, 1),
+        "wear": round(agp.wear, 1),
         "percentiles": percentile_rows(agp, unit),
     }

@@ -1,5 +1,9 @@
 """Event-loop time of one coordinator update, with 14 and with 90 days of history.
 
+It then times the hourly AGP: listing the history's hours of the last 14 days on the event
+loop, and picking their readings, computing the percentiles and drawing the chart, which
+run in the executor.
+
 Each update is the real one (CgmCoordinator.async_refresh): it merges a new reading into
 the reading history, imports the hour it falls in into a recorder (SQLite in a temporary folder) and
 computes the metrics of every period. Only Share is left out: a stand-in answers at once
@@ -33,6 +37,8 @@ from pytest_homeassistant_custom_component.common import (
     async_test_home_assistant,
 )
 
+from custom_components.cgm_handler.agp import PERIOD
+from custom_components.cgm_handler.agp_coordinator import build_agp
 from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import (
     CONF_REGION,
@@ -42,7 +48,7 @@ from custom_components.cgm_handler.const import (
     MGDL,
 )
 from custom_components.cgm_handler.coordinator import METRIC_PERIODS, CgmCoordinator
-from custom_components.cgm_handler.history import storage_key
+from custom_components.cgm_handler.history import ReadingHistory, storage_key
 from custom_components.cgm_handler.scheduler import READING_INTERVAL
 from custom_components.cgm_handler.share import GlucoseReading, Trend
 
@@ -147,6 +153,34 @@ async def measure(days: int, updates: int) -> Figures:
             return Figures(times, hourly, save, size)
 
 
+async def measure_agp(days: int, runs: int) -> tuple[list[float], list[float]]:
+    """Return the milliseconds of each hourly AGP: its work on the loop, then in the executor.
+
+    The history holds a reading every 5 minutes for `days`; the AGP takes the last 14.
+    """
+    with tempfile.TemporaryDirectory() as config_dir:
+        async with async_test_home_assistant(config_dir=config_dir) as hass:
+            now = dt_util.utcnow()
+            count = int(timedelta(days=days) / READING_INTERVAL)
+            history = ReadingHistory(hass, "bench", timedelta(days=days))
+            history.async_merge(
+                [reading(now - (count - i) * READING_INTERVAL, i) for i in range(count)], now
+            )
+            zone = dt_util.get_default_time_zone()
+            copies, builds = [], []
+            for _ in range(runs):
+                start = time.perf_counter()
+                hours = history.hours_since(now - PERIOD)
+                copied = time.perf_counter()
+                agp = build_agp(hours, now - PERIOD, zone, MGDL, now)
+                copies.append((copied - start) * 1000)
+                builds.append((time.perf_counter() - copied) * 1000)
+            if not agp.enough or agp.chart is None:
+                raise SystemExit("bench_update: the AGP was not drawn")
+            await hass.async_stop(force=True)
+            return copies, builds
+
+
 def p95(values: list[float]) -> float:
     """Return the 95th percentile."""
     return statistics.quantiles(values, n=20)[-1]
@@ -156,6 +190,7 @@ def main() -> None:
     """Print the median and p95 of one update, and the hourly and store figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=200)
+    parser.add_argument("--agp-runs", type=int, default=50)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     runs = {days: asyncio.run(measure(days, args.updates)) for days in (14, 90)}
@@ -177,6 +212,16 @@ def main() -> None:
         print(
             f"| {days} days | {statistics.median(hourly):.2f} ms | {max(hourly):.2f} ms "
             f"| {figures.size / 1e6:.2f} MB | {figures.save:.1f} ms |"
+        )
+    print()
+    print(f"Hourly AGP of the last 14 days ({args.agp_runs} runs): median, p95")
+    print("| History | Hours listed, event loop | Readings, percentiles and SVG, executor |")
+    print("|---|---|---|")
+    for days in (14, 90):
+        copies, builds = asyncio.run(measure_agp(days, args.agp_runs))
+        print(
+            f"| {days} days | {statistics.median(copies):.2f} ms, {p95(copies):.2f} ms "
+            f"| {statistics.median(builds):.2f} ms, {p95(builds):.2f} ms |"
         )
 
 

@@ -18,17 +18,20 @@ Steps:
    a wrong password shows the translated error in the form, then the simulator's address
    typed into the collapsed Advanced section and the right password create the entry;
 3. the device page lists the entities with values;
-4. the example dashboard (docs/dashboard.yaml, pointed at the new entry's statistics) shows
-   glucose, trend, metrics and the statistics graphs, with no "unavailable" and no
-   "Entity not available";
+4. the entry gets 14 days of the demo account's readings (as scripts/demo_entry gives the
+   demo): disabled, its stored history rewritten, enabled again; then the example dashboard
+   (docs/dashboard.yaml, pointed at the new entry's statistics) shows glucose, trend,
+   metrics, the AGP image (loaded, 800 pixels wide) and the statistics graphs, with no
+   "unavailable" and no "Entity not available";
 5. the options flow changes the high limit and the high binary sensor follows;
 6. the diagnostics download holds none of the demo password, session ids or account id.
 
 On every page: no raw translation key (component.cgm_handler.) and no broken image. At the
 end, no WARNING or ERROR of or about cgm_handler in home-assistant.log (smoke's check).
 --screenshots writes docs/setup.png, docs/dashboard.png and docs/statistics.png (1280x900,
-light theme). --integration tests another copy of custom_components/cgm_handler (e.g. one
-with a deliberate fault). Prints a report; exits 0 (PASS) or 1 (FAIL). Every wait is bounded.
+light theme), and docs/agp.png (the AGP card). --integration tests another copy of
+custom_components/cgm_handler (e.g. one with a deliberate fault). Prints a report; exits 0
+(PASS) or 1 (FAIL). Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -58,6 +61,14 @@ from playwright.async_api import (
     async_playwright,
 )
 
+from custom_components.cgm_handler.agp_chart import WIDTH as AGP_WIDTH
+from custom_components.cgm_handler.history import (
+    STORAGE_VERSION as HISTORY_VERSION,
+    storage_key,
+    stored_form,
+    to_ms,
+)
+from scripts.demo_entry import demo_readings, storage_file
 from scripts.share_simulator import BASE_PATH
 from scripts.smoke import (
     DEMO_PASSWORD,
@@ -101,6 +112,7 @@ START_TIMEOUT: Final = 240.0
 STEP_TIMEOUT: Final = 90.0
 UI_TIMEOUT_MS: Final = 20_000
 HIGH_ENTITY: Final = f"binary_sensor.{DEMO_USERNAME}_high"
+AGP_ENTITY: Final = f"image.{DEMO_USERNAME}_ambulatory_glucose_profile"
 RAW_KEY: Final = re.compile(r"component\.cgm_handler\.[\w.]+")
 WRONG_PASSWORD: Final = "not-the-demo-password"  # noqa: S105 - a wrong password on purpose
 INVALID_AUTH: Final = "Dexcom rejected the account name or password"
@@ -320,6 +332,19 @@ def write_dashboard(config_dir: Path, entry_id: str) -> None:
     (config_dir / "glucose-dashboard.yaml").write_text(
         text.replace(DEMO_STATISTICS_ID, entry_id.lower()), encoding="utf-8"
     )
+
+
+def add_demo_history(config_dir: Path, entry_id: str) -> None:
+    """Add 14 days of the demo account's readings to the entry's stored reading history."""
+    path = config_dir / ".storage" / storage_key(entry_id)
+    readings: dict[int, int] = {}
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        readings = {int(ms): int(value) for ms, value in stored["data"]["readings"]}
+    for reading in demo_readings()[1]:
+        readings.setdefault(to_ms(reading.time), reading.value)
+    content = storage_file(path.name, HISTORY_VERSION, stored_form(readings))
+    path.write_text(json.dumps(content), encoding="utf-8")
 
 
 def runtime_venv(release: str) -> str:
@@ -703,12 +728,14 @@ class BrowserTest:
     # --- 4. dashboard --------------------------------------------------------------------
 
     async def dashboard(self, page: Page) -> str:
-        """Check the example dashboard: values and statistics, nothing unavailable."""
+        """Check the example dashboard: values, AGP and statistics, nothing unavailable."""
+        await self.seed_history()
         await asyncio.to_thread(write_dashboard, self.config_dir, self.entry_id)
         await self.wait_for_statistics()
         await page.goto(f"{self.hass.base_url}/{DASHBOARD_URL_PATH}/glucose")
         await page.get_by_text("Time in range per day").first.wait_for()
         await page.wait_for_function(CHART_READY_JS, arg=2, timeout=30_000)
+        await self.check_agp(page)
         text = await self.check_page(page, "Glucose dashboard")
         problems = [
             f"'{bad}'"
@@ -727,7 +754,42 @@ class BrowserTest:
         if self.args.screenshots:
             await page.wait_for_timeout(1000)  # the charts' entry animation
             await page.screenshot(path=DOCS / "statistics.png")
-        return "glucose, trend, metrics and two statistics charts shown; nothing unavailable"
+        return "glucose, trend, metrics, AGP and two statistics charts shown; nothing unavailable"
+
+    async def seed_history(self) -> None:
+        """Give the entry 14 days of the demo account's readings, then wait for its AGP.
+
+        The config flow's entry holds the 24 hours Share returns. Disabling the entry saves
+        its history; the 14 days are added to the saved file before it is enabled again.
+        """
+        disable = {"type": "config_entries/disable", "entry_id": self.entry_id}
+        await self.ws({**disable, "disabled_by": "user"})
+        await asyncio.to_thread(add_demo_history, self.config_dir, self.entry_id)
+        await self.ws({**disable, "disabled_by": None})
+
+        async def drawn() -> bool | None:
+            state = (await self.state(AGP_ENTITY)).get("state")
+            return True if state not in (None, "unavailable", "unknown") else None
+
+        await self.wait_for(f"the AGP in {AGP_ENTITY}", drawn)
+
+    async def check_agp(self, page: Page) -> None:
+        """Fail unless the dashboard's AGP card shows the chart, loaded and 800 pixels wide."""
+        image = page.locator("hui-picture-entity-card img").first
+        await image.wait_for()
+        for _ in range(20):  # up to 10 s for the chart to load
+            loaded = await image.evaluate("(img) => img.complete ? img.naturalWidth : 0")
+            if loaded:
+                break
+            await page.wait_for_timeout(500)
+        source = await image.evaluate("(img) => img.currentSrc || img.src")
+        if f"/api/image_proxy/{AGP_ENTITY}" not in source or loaded != AGP_WIDTH:
+            raise BrowserTestError(f"the AGP card shows {source!r}, {loaded} pixels wide")
+        if self.args.screenshots:
+            card = page.locator("hui-picture-entity-card").first
+            await card.scroll_into_view_if_needed()
+            await page.wait_for_timeout(500)
+            await card.screenshot(path=DOCS / "agp.png")
 
     async def wait_for_statistics(self) -> None:
         """Wait until the recorder has imported the entry's hourly glucose statistics."""

@@ -20,7 +20,7 @@ from tests.helpers import FROZEN_AT, make_entry, setup_entry
 pytestmark = pytest.mark.freeze_time(FROZEN_AT)
 
 DASHBOARD = Path(__file__).parent.parent / "docs" / "dashboard.yaml"
-ENTITY_ID = re.compile(r"\b(?:sensor|binary_sensor)\.demo_\w+")
+ENTITY_ID = re.compile(r"\b(?:sensor|binary_sensor|image)\.demo_\w+")
 
 
 def cards(node: Any) -> Iterator[dict[str, Any]]:
@@ -77,3 +77,11 @@ async def test_glucose_card(
     assert shown_cards == ["markdown", "history-graph"]
     text = Template(glucose[1]["content"], hass).async_render()
     assert text.splitlines()[0] == f"# {shown}"
+
+
+def test_agp_card() -> None:
+    """The AGP image is shown as a picture, without its state (the time it was drawn)."""
+    dashboard = yaml.safe_load(DASHBOARD.read_text(encoding="utf-8"))
+    [card] = [card for card in cards(dashboard) if card["type"] == "picture-entity"]
+    assert card["entity"] == "image.demo_ambulatory_glucose_profile"
+    assert card["show_state"] is False

@@ -15,7 +15,7 @@ from .no_readings import async_clear_no_readings
 from .services import async_setup_services
 from .share import Region, ShareClient
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.IMAGE, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
@@ -26,7 +26,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
-    """Read the history, log in, fetch the last 24 hours and set up the entities."""
+    """Read the history, log in, fetch the last 24 hours, draw the AGP and set up the entities."""
     client = ShareClient(
         async_get_clientsession(hass),
         entry.data[CONF_USERNAME],
@@ -37,6 +37,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
     )
     coordinator = CgmCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
+    await coordinator.agp.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

@@ -18,6 +18,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
+from .agp_coordinator import AgpCoordinator
 from .const import (
     BUFFER,
     CONF_STALE_MINUTES,
@@ -154,6 +155,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         self.poller = Poller()
         self.history = ReadingHistory(hass, entry.entry_id)
         self.statistics = StatisticsImporter(hass, entry, self.history)
+        self.agp = AgpCoordinator(hass, entry, self.history)
         self._readings: dict[datetime, GlucoseReading] = {}
         self._lockouts = hass.data.setdefault(LOCKOUTS, {})
         self._rejected = hass.data.setdefault(REJECTED, {})

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .coordinator import CgmCoordinator
+
+
+def device_info(entry: ConfigEntry) -> DeviceInfo:
+    """Return the device of one Dexcom account, which all its entities belong to."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, entry.entry_id)},
+        entry_type=DeviceEntryType.SERVICE,
+        manufacturer="Dexcom",
+        model="Share",
+        name=entry.title,
+    )
 
 
 class CgmEntity(CoordinatorEntity[CgmCoordinator]):
@@ -21,13 +33,7 @@ class CgmEntity(CoordinatorEntity[CgmCoordinator]):
         entry = coordinator.config_entry
         self.entity_description = description
         self._attr_unique_id = f"{entry.entry_id}_{description.key}"
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, entry.entry_id)},
-            entry_type=DeviceEntryType.SERVICE,
-            manufacturer="Dexcom",
-            model="Share",
-            name=entry.title,
-        )
+        self._attr_device_info = device_info(entry)
 
     @property
     def available(self) -> bool:

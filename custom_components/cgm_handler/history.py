@@ -192,6 +192,15 @@ class ReadingHistory:
             totals.add_all(values.values())
         return totals
 
+    def hours_since(self, since: datetime) -> list[Mapping[int, int]]:
+        """Return the hours that hold the readings after a time: mg/dL by epoch ms.
+
+        An hour's dict is replaced, never changed, so the executor can read them while new
+        readings arrive. The first hour may also hold readings from before the time.
+        """
+        first = to_ms(since) // HOUR_MS * HOUR_MS
+        return [values for start, values in self._hours.items() if start >= first]
+
     @property
     def newest(self) -> datetime | None:
         """Return the time of the newest reading."""

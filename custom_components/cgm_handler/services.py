@@ -18,11 +18,13 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
+from .agp import percentile_rows
 from .const import CONF_UNIT, DOMAIN, MGDL, MMOLL
 from .coordinator import CgmConfigEntry
 from .units import to_unit
 
 SERVICE_GET_READINGS = "get_readings"
+SERVICE_GET_AGP = "get_agp"
 ATTR_MINUTES = "minutes"
 ATTR_UNIT = "unit"
 
@@ -36,6 +38,13 @@ GET_READINGS_SCHEMA = vol.Schema(
     }
 )
 
+GET_AGP_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional(ATTR_UNIT): vol.In([MGDL, MMOLL]),
+    }
+)
+
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
@@ -45,6 +54,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
         SERVICE_GET_READINGS,
         _async_get_readings,
         schema=GET_READINGS_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_AGP,
+        _async_get_agp,
+        schema=GET_AGP_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )
 
@@ -84,4 +100,21 @@ async def _async_get_readings(call: ServiceCall) -> ServiceResponse:
             }
             for r in readings
         ],
+    }
+
+
+async def _async_get_agp(call: ServiceCall) -> ServiceResponse:
+    """Return the percentiles of the AGP drawn last, with the wear time behind them.
+
+    Without enough wear (under 70 % of the 14 days) the percentiles are an empty list.
+    """
+    entry = _loaded_entry(call.hass, call.data[ATTR_CONFIG_ENTRY_ID])
+    unit = call.data.get(ATTR_UNIT, entry.data[CONF_UNIT])
+    agp = entry.runtime_data.agp.data
+    return {
+        "unit": unit,
+        "drawn": agp.drawn.isoformat(),
+        "readings": agp.readings,
+        "wear": round(agp.wear, 1),
+        "percentiles": percentile_rows(agp, unit),
     }

@@ -30,8 +30,9 @@ trend 7, which span 30 minutes, the straight line 4), each at most GAP (7.5 minu
 Otherwise there is no forecast: during a sensor's warm-up, until the second reading after
 a gap, and while the newest or the one before it is LOW or HIGH. LOW and HIGH are flags,
 not measurements (the true glucose may be far beyond them), so a trend through them would
-be made up; the reading itself already says LOW or HIGH. How old the newest reading is, is for the caller to judge: the forecast starts at
-`Forecast.time`, not at the moment it is asked for.
+be made up; the reading itself already says LOW or HIGH. How old the newest reading is,
+is for the caller to judge: the forecast starts at `Forecast.time`, not at the moment it
+is asked for.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def trend(readings: Sequence[GlucoseReading]) -> Forecast | None:
 def ar2_values(recent: Sequence[GlucoseReading]) -> list[float]:
     """Return AR2's unclamped forecast at each horizon from the last two usable readings."""
     before, newest = recent[-2:]
-    # Nightscout scales the change to 5 minutes when the readings are further apart.
+    # Nightscout scales the change to 5 minutes when the readings are not 5 minutes apart.
     elapsed = minutes_between(before, newest)
     five_before = newest.value - (newest.value - before.value) * STEP_MINUTES / elapsed
     previous = math.log(max(five_before, BG_MIN) / BG_REF)

@@ -290,6 +290,8 @@ class CgmSensor(CgmEntity, SensorEntity):
     """A sensor of one Dexcom account."""
 
     entity_description: CgmSensorEntityDescription
+    # The forecast changes with every reading; the recorder keeps the predicted value.
+    _unrecorded_attributes = frozenset({ATTR_FORECAST})
 
     def __init__(
         self, coordinator: CgmCoordinator, description: CgmSensorEntityDescription

@@ -36,6 +36,7 @@ from custom_components.cgm_handler.const import (
     MMOLL,
 )
 from custom_components.cgm_handler.scheduler import READING_INTERVAL
+from custom_components.cgm_handler.sensor import METRIC_SENSORS
 from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, Trend
 from scripts.share_simulator import Reading, ShareSimulator
 from tests.conftest import USERNAME
@@ -157,6 +158,24 @@ async def test_sensors_in_mgdl(
 
     serialised = await snapshot_sensors(hass, entity_registry, snapshot, entry)
     assert_no_secrets(secrets_of(simulator, entry), *serialised, snapshot_of=__file__)
+
+
+async def test_metric_sensors_of_a_new_entry(
+    hass: HomeAssistant,
+    simulator: ShareSimulator,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Names, units and defaults of the metric sensors; a day of readings fills 24 h only."""
+    entry = await setup_entry(hass, make_entry(simulator))
+    for description in METRIC_SENSORS:
+        unique_id = f"{entry.entry_id}_{description.key}"
+        entity_id = entity_registry.async_get_entity_id("sensor", DOMAIN, unique_id)
+        assert entity_id is not None, description.key
+        entity_entry = entity_registry.async_get(entity_id)
+        assert entity_entry is not None
+        view = own_view(entity_entry, hass.states.get(entity_id))
+        assert view == snapshot(name=entity_id)
 
 
 async def test_sensors_in_mmol(

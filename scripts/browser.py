@@ -748,6 +748,8 @@ class BrowserTest:
             raise BrowserTestError(f"the dashboard shows {', '.join(problems)}")
         if self.args.screenshots:
             await page.screenshot(path=DOCS / "dashboard.png")
+            # The AGP card, scrolled to by the element's own screenshot.
+            await page.locator("hui-picture-entity-card").first.screenshot(path=DOCS / "agp.png")
         await page.goto(f"{self.hass.base_url}/{DASHBOARD_URL_PATH}/statistics")
         await page.wait_for_function(CHART_READY_JS, arg=2, timeout=30_000)
         await self.check_page(page, "Statistics view")
@@ -785,11 +787,6 @@ class BrowserTest:
         source = await image.evaluate("(img) => img.currentSrc || img.src")
         if f"/api/image_proxy/{AGP_ENTITY}" not in source or loaded != AGP_WIDTH:
             raise BrowserTestError(f"the AGP card shows {source!r}, {loaded} pixels wide")
-        if self.args.screenshots:
-            card = page.locator("hui-picture-entity-card").first
-            await card.scroll_into_view_if_needed()
-            await page.wait_for_timeout(500)
-            await card.screenshot(path=DOCS / "agp.png")
 
     async def wait_for_statistics(self) -> None:
         """Wait until the recorder has imported the entry's hourly glucose statistics."""

@@ -80,8 +80,9 @@ async def test_glucose_card(
 
 
 def test_agp_card() -> None:
-    """The AGP image is shown as a picture, without its state (the time it was drawn)."""
+    """The AGP image is shown as a picture, with nothing over it: no name, no state."""
     dashboard = yaml.safe_load(DASHBOARD.read_text(encoding="utf-8"))
     [card] = [card for card in cards(dashboard) if card["type"] == "picture-entity"]
     assert card["entity"] == "image.demo_ambulatory_glucose_profile"
+    assert card["show_name"] is False
     assert card["show_state"] is False

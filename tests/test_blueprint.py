@@ -8,6 +8,7 @@ own blueprint tests do.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from datetime import timedelta
 from pathlib import Path
 import shutil
@@ -43,6 +44,19 @@ SENSORS = {
     "rising_fast_sensor": "binary_sensor.jane_rising_fast",
 }
 URGENT_LOW, LOW, HIGH, URGENT_HIGH, STALE, URGENT_LOW_SOON, FALLING, RISING = SENSORS.values()
+
+
+@pytest.fixture(autouse=True)
+async def stop_automation(hass: HomeAssistant) -> AsyncGenerator[None]:
+    """Turn the automation off after each test, so no trigger's `for` timer outlives it."""
+    yield
+    if hass.states.get("automation.glucose_alerts") is not None:
+        await hass.services.async_call(
+            AUTOMATION_DOMAIN,
+            "turn_off",
+            {"entity_id": "automation.glucose_alerts"},
+            blocking=True,
+        )
 
 
 @pytest.fixture

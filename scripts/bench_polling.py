@@ -3,7 +3,7 @@
 The first table runs the integration's poller (the object the coordinator drives) against
 the Share simulator under several upload-delay models, next to a fixed 180 s poller for the
 current reading (the core integration's strategy) and to the oracle: the fixed offsets
-after each reading's time with the least median lag for that model, found from its known
+after each reading's time with the least mean lag for that model, found from its known
 delay distribution, time-shared between k and k+1 polls per reading so that it makes as
 many requests as ours.
 
@@ -11,6 +11,9 @@ A second table shows what backfilling holes costs: requests, bytes and reads tha
 back past the newest reading, on a normal day, a day with the phone offline for 5 hours
 (its backlog reaching Share 12 minutes after the first new reading), and a day with a
 new sensor's 2-hour warm-up, a hole that never fills.
+
+With --budgets, one table instead: ours at each budget (polls per reading) on every model,
+next to the oracle at the same request count.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ import aiohttp
 import numpy as np
 
 from custom_components.cgm_handler.scheduler import (
+    BUDGET,
     MIN_WAIT,
     READING_INTERVAL,
     TIMER_SLACK,
     Backfill,
     Poller,
+    PollScheduler,
     window_since,
 )
 from custom_components.cgm_handler.share import ShareClient
@@ -92,6 +97,11 @@ class Result:
         """Return the median lag."""
         return statistics.median(self.lags)
 
+    @property
+    def mean(self) -> float:
+        """Return the mean lag."""
+        return statistics.fmean(self.lags)
+
 
 class Run:
     """One strategy polling a fresh simulator over one simulated day."""
@@ -141,11 +151,16 @@ class Run:
 
 
 async def run_ours(
-    seed: str, start: datetime, name: str, delay: DelayModel = DEFAULT, **account: object
+    seed: str,
+    start: datetime,
+    name: str,
+    delay: DelayModel = DEFAULT,
+    budget: float = BUDGET,
+    **account: object,
 ) -> Result:
     """Poll with the integration's poller, exactly as the coordinator does."""
     run = Run(seed, start, delay, **account)
-    poller = Poller()
+    poller = Poller(PollScheduler(budget))
     url = await run.sim.start()
     async with aiohttp.ClientSession() as session:
         client = ShareClient(session, "bench", PASSWORD, base_url=url)
@@ -236,13 +251,13 @@ def apart(offsets: list[float]) -> bool:
 
 
 def oracle_plans(delays: np.ndarray, per_reading: float) -> tuple[list[float], list[float], float]:
-    """Return the offsets with the least median lag, for k and k+1 polls, and their mix.
+    """Return the offsets with the least mean lag, for k and k+1 polls, and their mix.
 
     The polls of a reading are MIN_WAIT apart, as the integration's always are.
 
     Coordinate descent from evenly spread offsets, each offset moved in turn to its best
     place until none moves, on a 5-second grid and then to the second around each place;
-    ties go to the lower mean lag.
+    ties go to the lower median lag.
     """
     polls = max(1, math.floor(per_reading))
     share = min(1.0, max(0.0, per_reading - polls))
@@ -254,7 +269,8 @@ def oracle_plans(delays: np.ndarray, per_reading: float) -> tuple[list[float], l
         )
 
         def score(a: list[float], b: list[float]) -> tuple[float, float]:
-            return mixed_median(lags_of(delays, a), lags_of(delays, b), share)
+            median, mean = mixed_median(lags_of(delays, a), lags_of(delays, b), share)
+            return mean, median
 
         current = score(*plans)
         for step in (5.0, 1.0):
@@ -305,13 +321,13 @@ def report(rows: list[tuple[str, list[Result]]]) -> None:
     """Print one row per strategy and delay model."""
     print(
         f"{'delay model':28} {'strategy':28} {'median lag':>10} {'p95 lag':>8} "
-        f"{'requests':>8} {'missed':>6}  targets"
+        f"{'mean lag':>8} {'requests':>8} {'missed':>6}  targets"
     )
     for model, results in rows:
         for r in results:
             print(
                 f"{model:28} {r.name:28} {r.median:9.1f}s {percentile(r.lags, 0.95):7.1f}s "
-                f"{r.requests:8d} {r.missed:6d}  {r.targets}"
+                f"{r.mean:7.1f}s {r.requests:8d} {r.missed:6d}  {r.targets}"
             )
 
 
@@ -322,14 +338,46 @@ def report_backfill(results: list[Result]) -> None:
         print(f"{r.name:30} {r.requests:8d} {r.kilobytes:7.1f} {r.wide_reads:10d} {r.missed:6d}")
 
 
-async def compare(seed: str, start: datetime, delay: DelayModel) -> list[Result]:
+def report_budgets(rows: list[tuple[float, str, Result, Result]]) -> None:
+    """Print ours at each budget and model, with the oracle's median at its request count."""
+    print(
+        f"{'budget':>6} {'delay model':28} {'requests':>8} {'median':>7} {'p95':>7} "
+        f"{'mean':>7} {'oracle':>7} {'ratio':>5}  targets"
+    )
+    for budget, model, ours, oracle in rows:
+        print(
+            f"{budget:6.2f} {model:28} {ours.requests:8d} {ours.median:6.1f}s "
+            f"{percentile(ours.lags, 0.95):6.1f}s {ours.mean:6.1f}s {oracle.median:6.1f}s "
+            f"{ours.median / oracle.median:5.2f}  {ours.targets}"
+        )
+
+
+async def compare(
+    seed: str, start: datetime, delay: DelayModel, budget: float = BUDGET
+) -> list[Result]:
     """Run ours, the fixed poller and the oracle at ours' request count on one model."""
-    ours = await run_ours(seed, start, "ours", delay)
+    ours = await run_ours(seed, start, "ours", delay, budget)
     fixed = await run_fixed(seed, start, delay)
     plans = oracle_plans(draws(delay, start), ours.requests / READINGS_A_DAY)
     oracle = await run_oracle(seed, start, delay, plans)
     ours.targets = judge(ours, fixed, oracle)
     return [ours, fixed, oracle]
+
+
+async def compare_budgets(
+    seed: str, start: datetime, budgets: list[float]
+) -> list[tuple[float, str, Result, Result]]:
+    """Run ours and the oracle at each budget on every model; the fixed poller once."""
+    rows = []
+    for name, delay in models(start):
+        fixed = await run_fixed(seed, start, delay)
+        for budget in budgets:
+            ours = await run_ours(seed, start, "ours", delay, budget)
+            plans = oracle_plans(draws(delay, start), ours.requests / READINGS_A_DAY)
+            oracle = await run_oracle(seed, start, delay, plans)
+            ours.targets = judge(ours, fixed, oracle)
+            rows.append((budget, name, ours, oracle))
+    return sorted(rows, key=lambda row: row[0])
 
 
 async def backfill_days(seed: str, start: datetime) -> list[Result]:
@@ -349,8 +397,17 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", default="bench")
     parser.add_argument("--start", default="2026-03-02T00:00:00+00:00")
+    parser.add_argument(
+        "--budgets",
+        type=lambda text: [float(part) for part in text.split(",")],
+        help="polls per reading to compare, comma-separated (e.g. 1.25,1.5,2)",
+    )
     args = parser.parse_args()
     start = datetime.fromisoformat(args.start).astimezone(UTC)
+    if args.budgets:
+        print(f"One simulated day from {start:%Y-%m-%d %H:%M} UTC, seed {args.seed!r}")
+        report_budgets(await compare_budgets(args.seed, start, args.budgets))
+        return
     rows = [(name, await compare(args.seed, start, delay)) for name, delay in models(start)]
     print(f"One simulated day from {start:%Y-%m-%d %H:%M} UTC, seed {args.seed!r}")
     report(rows)

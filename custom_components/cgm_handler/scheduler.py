@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import itertools
@@ -202,69 +202,30 @@ class _Lags:
             start = poll
         return lag * BIN
 
-    def covered(self, offsets: Collection[int], waited: int) -> float:
-        """Return the share of readings that wait at most `waited` bins (and a half)."""
-        within, start = 0.0, 0
-        for poll in _polls(offsets):
-            within += self._mass[poll] - self._mass[max(start, poll - waited - 1)]
-            start = poll
-        return within
-
 
 def _polls(offsets: Collection[int]) -> list[int]:
     """Return the polls, in bins after a reading is due, over the slots counted."""
     return sorted({o + slot * SLOT_BINS for slot in range(SLOTS_AHEAD) for o in offsets})
 
 
-def median_wait(masses: list[float], budget: float) -> int:
-    """Return the least median wait, in bins, that `budget` polls per reading can reach.
-
-    The budget is spent as `fewer` polls for some readings and one more for the others;
-    the median of all the waits is the least wait that half the readings get, so each
-    plan is the one that brings the most readings within it.
-    """
-    lags = _Lags(masses)
-    fewer = max(1, min(MAX_POLLS, math.floor(budget)))
-    share = min(1.0, max(0.0, budget - fewer)) if fewer < MAX_POLLS else 0.0
-    more = min(MAX_POLLS, fewer + 1)
-    low, high = 0, TAIL
-    while low < high:
-        waited = (low + high) // 2
-        within = (1 - share) * lags.covered(_plan(lags, fewer, waited), waited)
-        within += share * lags.covered(_plan(lags, more, waited), waited)
-        if within >= 1 / 2:
-            high = waited
-        else:
-            low = waited + 1
-    return low
+def plan_offsets(masses: list[float], polls: int) -> tuple[int, ...]:
+    """Return the offsets, in bins after a reading is due, with the least mean wait."""
+    return tuple(_plan(_Lags(masses), polls))
 
 
-def plan_offsets(masses: list[float], polls: int, waited: int) -> tuple[int, ...]:
-    """Return the offsets, in bins after a reading is due, of the polls worth most.
-
-    Those bring the most readings within `waited` bins of their upload, and then have the
-    least mean wait.
-    """
-    return tuple(_plan(_Lags(masses), polls, waited))
-
-
-def _plan(lags: _Lags, polls: int, waited: int) -> list[int]:
+def _plan(lags: _Lags, polls: int) -> list[int]:
     """Place the polls: greedily, then each in turn at its best place until none moves.
 
     Polls stay MIN_WAIT apart, within one reading interval.
     """
-
-    def worth(offsets: list[int]) -> tuple[float, float]:
-        return -lags.covered(offsets, waited), lags.mean(offsets)
-
     offsets: list[int] = []
     for _ in range(polls):
-        offsets.append(_best_place(worth, offsets))
+        offsets.append(_best_place(lags, offsets))
         for _ in range(polls):
             moved = False
             for index in range(len(offsets)):
                 others = offsets[:index] + offsets[index + 1 :]
-                best = _best_place(worth, others)
+                best = _best_place(lags, others)
                 if best != offsets[index]:
                     offsets[index], moved = best, True
             if not moved:
@@ -272,26 +233,26 @@ def _plan(lags: _Lags, polls: int, waited: int) -> list[int]:
     return sorted(offsets)
 
 
-def _best_place(worth: Callable[[list[int]], tuple[float, float]], others: list[int]) -> int:
-    """Return the offset that, added to the others, is worth most."""
+def _best_place(lags: _Lags, others: list[int]) -> int:
+    """Return the offset that, added to the others, gives the least mean wait."""
     apart = MIN_WAIT // timedelta(seconds=BIN)
     free = [
         o
         for o in range(SLOT_BINS)
         if all(min(abs(o - x), SLOT_BINS - abs(o - x)) >= apart for x in others)
     ]
-    return min(free, key=lambda o: (*worth([*others, o]), o))
+    return min(free, key=lambda o: (lags.mean([*others, o]), o))
 
 
 class PollScheduler:
     """Plan the polls after each reading is due from the learned upload delays.
 
-    Each reading gets the polls that bring the most readings within the least median wait
-    the budget can reach (median_wait), as many as the budget allows: credit accrues at
-    BUDGET polls per reading interval and each poll spends one, so a reading that came at
-    the first poll leaves its second poll to a later one. A reading that misses the polls
-    of its slot is fetched by those of the next, as each poll fetches all that is missing;
-    while two or more readings are missing, one poll per reading interval.
+    Each reading gets the polls with the least mean wait (plan_offsets), as many as the
+    budget allows: credit accrues at BUDGET polls per reading interval and each poll spends
+    one, so a reading that came at the first poll leaves its second poll to a later one. A
+    reading that misses the polls of its slot is fetched by those of the next, as each poll
+    fetches all that is missing, and the mean counts that wait; while two or more readings
+    are missing, one poll per reading interval.
     """
 
     def __init__(self, budget: float = BUDGET, samples: int = SAMPLES) -> None:
@@ -299,7 +260,6 @@ class PollScheduler:
         self.budget = budget
         self.delays = UploadDelays(samples)
         self._plans: dict[int, tuple[timedelta, ...]] = {}
-        self._waited: int | None = None
         self._offsets: tuple[timedelta, ...] = ()
         self._newest: datetime | None = None
         self._credit = budget
@@ -319,9 +279,7 @@ class PollScheduler:
     def plan(self, polls: int) -> tuple[timedelta, ...]:
         """Return the offsets after a reading is due of that many polls, worth most."""
         if polls not in self._plans:
-            if self._waited is None:
-                self._waited = median_wait(self.delays.masses, self.budget)
-            bins = plan_offsets(self.delays.masses, polls, self._waited)
+            bins = plan_offsets(self.delays.masses, polls)
             self._plans[polls] = tuple(timedelta(seconds=BIN * b) for b in bins)
         return self._plans[polls]
 
@@ -329,7 +287,6 @@ class PollScheduler:
         """Record a reading that reached Share more than `after`, at most `by` seconds late."""
         self.delays.observe(after, by)
         self._plans.clear()
-        self._waited = None
 
     def polled(self, now: datetime, newest: datetime | None) -> None:
         """Record a successful poll and the newest reading known after it."""

@@ -66,10 +66,6 @@ def _share(band: GlucoseRange) -> Callable[[GlycemicMetrics], dict[str, float]]:
     return lambda metrics: {"mean": metrics.in_ranges[band.key]}
 
 
-def _count(metrics: GlycemicMetrics) -> dict[str, float]:
-    return {"mean": metrics.readings}
-
-
 READINGS_KEY: Final = "readings"
 
 # The reading count comes last: the recorder runs imports in order, so a count in the

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Final
 
-from .metrics import COMPLETE, READING_SPAN
+from .metrics import COMPLETE, wear
 from .units import to_unit
 
 PERIOD: Final = timedelta(days=14)
@@ -23,8 +23,6 @@ PERCENTILES: Final = (5, 25, 50, 75, 95)
 MIN_BIN_READINGS: Final = 14
 """A bin with fewer readings (one a day; a full bin has 84) is left out: its 5th and 95th
 percentiles would be little more than its extremes."""
-EXPECTED_READINGS: Final = PERIOD // READING_SPAN
-"""A reading every 5 minutes over the whole period."""
 
 type Percentiles = tuple[float, float, float, float, float]
 
@@ -57,7 +55,7 @@ class Agp:
     @property
     def wear(self) -> float:
         """Return the share (%) of the period that has readings, as the metrics count it."""
-        return min(100 * self.readings / EXPECTED_READINGS, 100.0)
+        return wear(self.readings, PERIOD)
 
     @property
     def enough(self) -> bool:

@@ -181,8 +181,13 @@ class Totals:
                 for band, inside in zip(RANGES, self.in_ranges, strict=True)
             },
             sd=sd,
-            wear=min(100 * count * READING_SPAN / period, 100.0),
+            wear=wear(count, period),
         )
+
+
+def wear(readings: int, period: timedelta) -> float:
+    """Return the share (%) of a period that readings cover, 5 minutes each, at most 100."""
+    return min(100 * readings * READING_SPAN / period, 100.0)
 
 
 def gmi(mean_mg_dl: float) -> float:

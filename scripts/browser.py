@@ -60,6 +60,7 @@ from playwright.async_api import (
     Route,
     async_playwright,
 )
+import yaml
 
 from custom_components.cgm_handler.agp_chart import WIDTH as AGP_WIDTH
 from custom_components.cgm_handler.history import (
@@ -76,13 +77,13 @@ from scripts.smoke import (
     DOMAIN,
     GLUCOSE_ENTITY,
     HOST,
-    INTEGRATION_LOGGER,
     REQUEST_TIMEOUT,
     ROOT,
     Api,
     HomeAssistant,
     SmokeError,
     as_dict,
+    configuration_yaml as smoke_configuration_yaml,
     free_port,
     leaked,
     make_simulator,
@@ -222,55 +223,33 @@ def say(message: str) -> None:
 
 
 def configuration_yaml(config_dir: Path, http_port: int) -> str:
-    """Return the throwaway configuration: smoke's, plus the example dashboard.
+    """Return the throwaway configuration: smoke's, plus the pages' needs and the dashboard.
 
     default_config is left out as in scripts/smoke.py; the integrations the pages need
     (history for the sensor card's graph, logbook, the recorder for statistics) are named.
-    Latitude and longitude are Home Assistant's defaults, so onboarding's location step
-    keeps them.
+    Latitude and longitude are left out, so onboarding's location step keeps Home
+    Assistant's defaults.
     """
-    return f"""\
-# Written by scripts/browser for one run; deleted afterwards unless --keep.
-homeassistant:
-  name: CGM Handler browser test
-  unit_system: metric
-  time_zone: UTC
-  country: US
-  currency: USD
-  language: en
-
-http:
-  server_host: {HOST}
-  server_port: {http_port}
-
-frontend:
-  themes: {{}}
-api:
-config:
-onboarding:
-history:
-logbook:
-diagnostics:
-system_health:
-
-recorder:
-  db_url: sqlite:///{config_dir / "home-assistant_v2.db"}
-  commit_interval: 1
-
-logger:
-  default: info
-  logs:
-    {INTEGRATION_LOGGER}: debug
-
-lovelace:
-  dashboards:
-    {DASHBOARD_URL_PATH}:
-      mode: yaml
-      filename: glucose-dashboard.yaml
-      title: Glucose
-      icon: mdi:water
-      show_in_sidebar: true
-"""
+    config = yaml.safe_load(smoke_configuration_yaml(config_dir, http_port))
+    core = config["homeassistant"]
+    core["name"] = "CGM Handler browser test"
+    for key in ("latitude", "longitude", "elevation"):
+        del core[key]
+    config["frontend"] = {"themes": {}}
+    config.update(dict.fromkeys(("history", "logbook", "diagnostics", "system_health")))
+    config["lovelace"] = {
+        "dashboards": {
+            DASHBOARD_URL_PATH: {
+                "mode": "yaml",
+                "filename": "glucose-dashboard.yaml",
+                "title": "Glucose",
+                "icon": "mdi:water",
+                "show_in_sidebar": True,
+            }
+        }
+    }
+    header = "# Written by scripts/browser for one run; deleted afterwards unless --keep.\n"
+    return header + yaml.safe_dump(config, sort_keys=False)
 
 
 STANDIN_FLOW: Final = '''\

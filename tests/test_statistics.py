@@ -404,7 +404,7 @@ def test_metadata_has_no_deprecated_keys() -> None:
 async def test_unreadable_counts_are_retried(
     run: Run, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Without the known counts nothing is imported; the next poll tries again."""
+    """Without the known counts nothing is imported; they are read again 30 s later."""
     calls = 0
     read = cgm_statistics.statistics_during_period
 
@@ -417,11 +417,13 @@ async def test_unreadable_counts_are_retried(
 
     monkeypatch.setattr(cgm_statistics, "statistics_during_period", failing)
     await run.setup()
-    assert "Could not read the imported statistics" in caplog.text
+    assert "The statistics are not written yet (could not read them back" in caplog.text
     assert not (await run.rows())["readings"]
-    await run.wait(timedelta(minutes=10), timedelta(minutes=5))
-    assert calls == 2
+    await run.wait(timedelta(seconds=30), timedelta(seconds=30))
+    # The counts, then the read-back of what their import sent.
+    assert calls == 3
     check_hours(await run.rows(), run.obtainable())
+    assert "The recorder holds the statistics again" in caplog.text
 
 
 async def test_hours_beyond_the_window_are_rebuilt_from_the_history(

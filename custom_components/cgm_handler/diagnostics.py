@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 
 from .coordinator import CgmConfigEntry
 from .forecast import Forecast
+from .statistics import StatisticsImporter
 
 TO_REDACT = {CONF_USERNAME, CONF_PASSWORD, "unique_id", "title", "session_id"}
 RECENT_READINGS = 12
@@ -39,6 +40,17 @@ async def async_get_config_entry_diagnostics(
             for reading in readings[-RECENT_READINGS:]
         ],
         "forecast": _forecast(coordinator.data.forecast),
+        "statistics": _statistics(coordinator.statistics),
+    }
+
+
+def _statistics(importer: StatisticsImporter) -> dict[str, Any]:
+    """Return the hours waiting for the recorder, and since when imports fail."""
+    since = importer.failing_since
+    return {
+        "hours_waiting_for_recorder": [hour.isoformat() for hour in sorted(importer.waiting)],
+        "hours_not_read_back": [hour.isoformat() for hour in sorted(importer.sent)],
+        "failing_since": since.isoformat() if since is not None else None,
     }
 
 

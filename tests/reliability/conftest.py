@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
+from tests.database import (
+    database_fault,
+    database_proxy,
+    persistent_database,
+    recorder_db_url,
+)
+
 from .harness import Row
+
+__all__ = ["database_fault", "database_proxy", "persistent_database", "recorder_db_url"]
 
 ROWS: list[Row] = []
 """One row per scenario that passed, in the order they ran."""
@@ -47,8 +56,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture
 def recorder_config() -> dict[str, Any]:
-    """Record no entity states: only the imported statistics matter, and it is faster."""
-    return {"exclude": {"domains": ["sensor", "binary_sensor"]}}
+    """Record no entity states: only the imported statistics matter, and it is faster.
+
+    The recorder retries a failing database twice, a second apart (10 times, 3 s apart by
+    default), so that a lock can outlast its retries in seconds.
+    """
+    return {
+        "exclude": {"domains": ["sensor", "binary_sensor"]},
+        "db_max_retries": 2,
+        "db_retry_wait": 1,
+    }
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 import logging
 import math
+import threading
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,6 +70,7 @@ from custom_components.cgm_handler.statistics import STATISTICS, statistic_id
 from scripts.share_simulator import Account, Fault, FaultKind, Reading, ShareSimulator
 from scripts.share_simulator.wire import AUTHENTICATE_ENDPOINT, LOGIN_ENDPOINT, to_ms
 from tests.conftest import PASSWORD, USERNAME
+from tests.database import DatabaseFault
 from tests.helpers import assert_hours_match, by_hour, make_entry
 
 from .scenarios import (
@@ -78,6 +80,7 @@ from .scenarios import (
     MINUTE,
     REFUSED,
     ChangePassword,
+    DatabaseDown,
     Event,
     ExpireSessions,
     Inject,
@@ -111,6 +114,10 @@ ALLOWED_ERRORS = {
     "Error fetching {title} data": "fault",
     "Authentication failed while fetching {title} data": "auth",
 }
+DATABASE_LOCK = 20.0
+"""Real seconds another program holds SQLite's write lock: more than the recorder retries."""
+# What the recorder logs while its database fails (each failed query, with its traceback).
+RECORDER_LOGGERS = ("homeassistant.components.recorder", "homeassistant.helpers.recorder")
 # The simulator's own server, not Home Assistant: a timed-out answer is written to a
 # connection the client already closed.
 SIMULATOR_LOGGERS = ("aiohttp.server", "aiohttp.access", "aiohttp.web")
@@ -207,6 +214,8 @@ class Observed:
     """Observations of the glucose sensor while it was unavailable."""
     dropped: int = 0
     """Imports lost to a crash."""
+    database_failing: bool = False
+    """Whether the statistics were failing when the database came back."""
     offsets: set[timedelta | None] = field(default_factory=set)
     """The UTC offsets of the display times seen."""
 
@@ -221,9 +230,13 @@ class Runner:
         monkeypatch: pytest.MonkeyPatch,
         storage: dict[str, Any],
         scenario: Scenario,
+        *,
+        database: DatabaseFault,
     ) -> None:
         """Prepare the run; start() sets everything up."""
         self.hass = hass
+        self.database = database
+        self.unlock: threading.Timer | None = None
         self.freezer = freezer
         self.monkeypatch = monkeypatch
         self.storage = storage
@@ -462,6 +475,7 @@ class Runner:
         """Return what to do, and when, for one event."""
         plan: dict[type, Callable[[Any], list[Action]]] = {
             Outage: self._outage,
+            DatabaseDown: self._database_down,
             Restart: lambda e: [(e.at, partial(self.restart, e.kind, e.down))],
             Inject: self._inject,
             ExpireSessions: lambda e: [(e.at, self.expire_sessions)],
@@ -481,6 +495,11 @@ class Runner:
         kind = FaultKind(event.kind)
         self.simulator.faults.add(Fault(kind, None, delay=TIMEOUT_DELAY, start=begin, end=finish))
         return [(at, self.noop), (end, self.noop)]
+
+    def _database_down(self, event: DatabaseDown) -> list[Action]:
+        at, end = event.at, event.at + event.length
+        self.expect("database", at, end + FINE, f"database {event.kind}")
+        return [(at, self.database_fails), (end, self.database_back)]
 
     def _inject(self, event: Inject) -> list[Action]:
         at, kind = event.at, event.kind
@@ -535,6 +554,23 @@ class Runner:
     async def inject(self, kind: FaultKind, count: int, endpoint: str | None) -> None:
         """Spoil the next answers."""
         self.simulator.inject(kind, count=count, endpoint=endpoint, delay=TIMEOUT_DELAY)
+
+    async def database_fails(self) -> None:
+        """Fail the recorder's database; another program's lock ends in real time."""
+        self.database.start()
+        if self.database.kind == "locked":
+            self.unlock = threading.Timer(DATABASE_LOCK, self.database.stop)
+            self.unlock.start()
+
+    async def database_back(self) -> None:
+        """Let the database work again, once the recorder tried the imports of the outage."""
+        if self.unlock is not None:
+            await self.hass.async_add_executor_job(self.unlock.join)
+            self.unlock = None
+            return
+        await async_wait_recording_done(self.hass)
+        self.seen.database_failing = self.entry.runtime_data.statistics.failing_since is not None
+        self.database.stop()
 
     async def expire_sessions(self) -> None:
         """Make Share forget every session."""
@@ -698,6 +734,8 @@ class Runner:
 
     async def sample(self) -> None:
         """Check that no hour's reading count went down since the last sample."""
+        if self.database.active and self.database.kind == "refused":
+            return  # nothing can be read
         counts = await self.db_counts()
         for hour, count in self.seen.db_counts.items():
             assert counts.get(hour, 0) >= count, f"{hour}: {count} readings became {counts}"
@@ -822,8 +860,10 @@ class Runner:
         assert duplicates == 0, counts
         hours = len(expected)
         assert counts == dict.fromkeys(self.ids.values(), (hours, hours))
+        # An hour the database dropped is sent again with the same count, never fewer.
+        resent = sorted if self.scenario.database else lambda sent: sorted(set(sent))
         for hour, sent in self.seen.sent_counts.items():
-            assert sent == sorted(set(sent)), f"{hour} was imported with {sent}"
+            assert sent == resent(sent), f"{hour} was imported with {sent}"
 
         assert account.logins <= self.scenario.login_bound, (
             f"{account.logins} logins, bound {self.scenario.login_bound}"
@@ -831,6 +871,8 @@ class Runner:
         assert account.failed_logins <= self.scenario.failed_login_bound
         if (problems := self.check_log()) is not None:
             pytest.fail(problems)
+        if self.scenario.database == "refused":
+            assert self.seen.database_failing, "the database failed, and nothing noticed"
         imported = sum(round(row["mean"]) for row in rows["readings"].values())
         assert imported == len(obtainable)
         requests = self.simulator.requests
@@ -851,11 +893,17 @@ class Runner:
             complete_hours=complete,
         )
 
+    def in_window(self, kind: str, when: datetime) -> bool:
+        """Tell whether a moment falls in a window of a kind."""
+        return any(w.kind == kind and w.start <= when <= w.end for w in self.windows)
+
     def check_log(self) -> str | None:
         """Match every ERROR to a fault window, one per window; no traceback at all."""
         problems = []
         for when, record in self.logs.records:
             if record.name.startswith(SIMULATOR_LOGGERS):
+                continue
+            if record.name.startswith(RECORDER_LOGGERS) and self.in_window("database", when):
                 continue
             message = record.getMessage()
             if record.exc_info is not None:

@@ -115,8 +115,23 @@ class Offline:
         return Backlog(start + self.at, end, end + self.upload_after, self.keeps)
 
 
+@dataclass(frozen=True, slots=True)
+class DatabaseDown:
+    """The recorder's database fails from `at` for `length`.
+
+    refused: its server refuses connections and cuts the open ones (PostgreSQL stopped).
+    locked: another program holds its write lock (SQLite), for DATABASE_LOCK real seconds,
+        longer than the recorder's retries, while `length` of simulated time passes.
+    """
+
+    at: timedelta
+    length: timedelta
+    kind: Literal["refused", "locked"]
+
+
 type Event = (
     Outage
+    | DatabaseDown
     | Restart
     | Inject
     | ExpireSessions
@@ -151,6 +166,12 @@ class Scenario:
     """add_account options; datetimes may be given as timedeltas from the start."""
     session_ttl: timedelta = DAY
     why: str = ""
+
+    @property
+    def database(self) -> str | None:
+        """Return the kind of database fault the scenario needs, if any."""
+        kinds = {event.kind for event in self.events if isinstance(event, DatabaseDown)}
+        return kinds.pop() if kinds else None
 
     @property
     def duration(self) -> timedelta:
@@ -392,6 +413,33 @@ SCENARIOS: tuple[Scenario, ...] = (
             Restart(11 * HOUR + 3 * MINUTE, "stop", 2 * MINUTE),
         ),
         why="Home Assistant restarts after the phone's first new reading, before its backlog",
+    ),
+    Scenario(
+        "db-down-11m",
+        START,
+        (DatabaseDown(5 * HOUR + 38 * MINUTE, 11 * MINUTE, "refused"),),
+        days=1.0,
+        why="PostgreSQL refuses connections for 11 minutes across an hour boundary while"
+        " readings arrive; the recorder drops the imports made meanwhile",
+    ),
+    Scenario(
+        "db-locked-11m",
+        START,
+        (DatabaseDown(5 * HOUR + 38 * MINUTE, 11 * MINUTE, "locked"),),
+        days=1.0,
+        why="Another program holds SQLite's write lock longer than the recorder's retries,"
+        " across an hour boundary",
+    ),
+    Scenario(
+        "db-down-restart",
+        START,
+        (
+            DatabaseDown(7 * HOUR + 40 * MINUTE, 25 * MINUTE, "refused"),
+            Restart(7 * HOUR + 52 * MINUTE, "stop", 4 * MINUTE),
+        ),
+        days=1.0,
+        why="PostgreSQL down across an hour boundary; Home Assistant restarts while it is"
+        " down, so the hours waiting are known only from the database and the history",
     ),
     Scenario(
         "g6-backfill-3h",

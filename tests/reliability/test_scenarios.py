@@ -13,6 +13,8 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 import pytest
 
+from tests.database import DatabaseFault
+
 from .harness import Row, Runner
 from .scenarios import SCENARIOS, Scenario
 
@@ -33,11 +35,14 @@ async def test_scenario(
     hass_storage: dict[str, Any],
     reliability_rows: list[Row],
     scenario: Scenario,
+    database_fault: DatabaseFault,
 ) -> None:
     """Run one scenario and check every invariant of harness.py."""
+    if scenario.database not in {None, database_fault.kind}:
+        pytest.skip(f"needs a database that can be {scenario.database} (see tests/database.py)")
     # Home Assistant staggers polls and setup retries by a random fraction of a second.
     random.seed(scenario.name)
-    runner = Runner(hass, freezer, monkeypatch, hass_storage, scenario)
+    runner = Runner(hass, freezer, monkeypatch, hass_storage, scenario, database=database_fault)
     try:
         await runner.start()
         await runner.run()

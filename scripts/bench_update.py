@@ -9,6 +9,10 @@ the reading history, imports the hour it falls in into a recorder (SQLite in a t
 computes the metrics of every period. Only Share is left out: a stand-in answers at once
 with the next reading, so the time measured is the work on the event loop.
 
+After each update the statistics importer reads back what it imported, once the recorder
+has written it: the queries per update, the time of each read in the executor and the
+event-loop time of comparing what was read with what was sent are counted too.
+
 Once an hour the metrics add up the hour totals of each period again (history.py): that
 hourly run is timed on its own, by computing the metrics an hour later each time. The
 size of the history's file is the one written at the end, and the time of that save is
@@ -37,6 +41,7 @@ from pytest_homeassistant_custom_component.common import (
     async_test_home_assistant,
 )
 
+from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.agp import PERIOD
 from custom_components.cgm_handler.agp_coordinator import build_agp
 from custom_components.cgm_handler.config_flow import CgmConfigFlow
@@ -69,6 +74,45 @@ class Figures:
     """Milliseconds of saving the history."""
     size: int
     """Bytes of the history's file."""
+    reads: list[float]
+    """Milliseconds of each read-back of the imported hours, in the executor."""
+    compares: list[float]
+    """Milliseconds of comparing each read-back with what was sent, on the event loop."""
+
+
+class ReadBackTimer:
+    """Time the importer's read-backs and their comparisons, while installed."""
+
+    def __init__(self) -> None:
+        """Wrap the read and the comparison of the statistics module."""
+        self.reads: list[float] = []
+        self.compares: list[float] = []
+        self._read = cgm_statistics.statistics_during_period
+        self._compare = cgm_statistics.StatisticsImporter._compare  # noqa: SLF001
+
+    def install(self) -> None:
+        """Start timing."""
+        timer = self
+
+        def read(*args: object) -> object:
+            start = time.perf_counter()
+            rows = timer._read(*args)  # type: ignore[arg-type]
+            timer.reads.append((time.perf_counter() - start) * 1000)
+            return rows
+
+        def compare(importer: object, *args: object) -> object:
+            start = time.perf_counter()
+            missed = timer._compare(importer, *args)  # type: ignore[arg-type]
+            timer.compares.append((time.perf_counter() - start) * 1000)
+            return missed
+
+        cgm_statistics.statistics_during_period = read  # type: ignore[assignment]
+        cgm_statistics.StatisticsImporter._compare = compare  # type: ignore[method-assign]  # noqa: SLF001
+
+    def remove(self) -> None:
+        """Stop timing."""
+        cgm_statistics.statistics_during_period = self._read
+        cgm_statistics.StatisticsImporter._compare = self._compare  # type: ignore[method-assign]  # noqa: SLF001
 
 
 def reading(at: datetime, index: int) -> GlucoseReading:
@@ -129,11 +173,17 @@ async def measure(days: int, updates: int) -> Figures:
             # The recorder thread writes the first import (every hour) before the timing.
             await get_instance(hass).async_block_till_done()
             times = []
-            for _ in range(updates):
-                start = time.perf_counter()
-                await coordinator.async_refresh()
-                times.append((time.perf_counter() - start) * 1000)
-                await hass.async_block_till_done()
+            timer = ReadBackTimer()
+            timer.install()
+            try:
+                for _ in range(updates):
+                    start = time.perf_counter()
+                    await coordinator.async_refresh()
+                    times.append((time.perf_counter() - start) * 1000)
+                    # The read-back of the import, after the recorder wrote it.
+                    await hass.async_block_till_done(wait_background_tasks=True)
+            finally:
+                timer.remove()
             if not coordinator.last_update_success:
                 raise SystemExit("bench_update: an update failed")
             history = coordinator.history
@@ -150,7 +200,7 @@ async def measure(days: int, updates: int) -> Figures:
             path = Path(hass.config.path(".storage", storage_key(entry.entry_id)))
             size = (await hass.async_add_executor_job(path.stat)).st_size
             await coordinator.async_shutdown()
-            return Figures(times, hourly, save, size)
+            return Figures(times, hourly, save, size, timer.reads, timer.compares)
 
 
 async def measure_agp(days: int, runs: int) -> tuple[list[float], list[float]]:
@@ -202,6 +252,17 @@ def main() -> None:
         print(
             f"| {days} days | {statistics.median(times):.2f} ms | {p95(times):.2f} ms "
             f"| {max(times):.2f} ms |"
+        )
+    print()
+    print(f"Read-back of the imported hours ({args.updates} updates): median, p95")
+    print("| History | Queries per update | Read, executor | Compare, event loop |")
+    print("|---|---|---|---|")
+    for days, figures in runs.items():
+        reads, compares = figures.reads, figures.compares
+        print(
+            f"| {days} days | {len(reads) / args.updates:.2f} "
+            f"| {statistics.median(reads):.2f} ms, {p95(reads):.2f} ms "
+            f"| {statistics.median(compares):.3f} ms, {p95(compares):.3f} ms |"
         )
     print()
     print(f"Hourly run of the metrics of every period ({HOURLY_RUNS} runs), and the store")

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
@@ -32,6 +34,7 @@ import tempfile
 import time
 
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import recorder as recorder_helper
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
@@ -136,10 +139,23 @@ class NextReading:
         return answer
 
 
+@asynccontextmanager
+async def stopped_at_the_end(config_dir: str) -> AsyncIterator[HomeAssistant]:
+    """Yield a test Home Assistant and stop it at the end, failed or not.
+
+    Stopping it stops the recorder's thread, which would keep the interpreter from exiting.
+    """
+    async with async_test_home_assistant(config_dir=config_dir) as hass:
+        try:
+            yield hass
+        finally:
+            await hass.async_stop(force=True)
+
+
 async def measure(days: int, updates: int) -> Figures:
     """Return the figures of a run with days of history."""
     with tempfile.TemporaryDirectory() as config_dir:
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
+        async with stopped_at_the_end(config_dir) as hass:
             recorder_helper.async_initialize_recorder(hass)
             db_url = f"sqlite:///{config_dir}/home-assistant_v2.db"
             if not await async_setup_component(hass, "recorder", {"recorder": {"db_url": db_url}}):
@@ -209,7 +225,7 @@ async def measure_agp(days: int, runs: int) -> tuple[list[float], list[float]]:
     The history holds a reading every 5 minutes for `days`; the AGP takes the last 14.
     """
     with tempfile.TemporaryDirectory() as config_dir:
-        async with async_test_home_assistant(config_dir=config_dir) as hass:
+        async with stopped_at_the_end(config_dir) as hass:
             now = dt_util.utcnow()
             count = int(timedelta(days=days) / READING_INTERVAL)
             history = ReadingHistory(hass, "bench", timedelta(days=days))
@@ -227,7 +243,6 @@ async def measure_agp(days: int, runs: int) -> tuple[list[float], list[float]]:
                 builds.append((time.perf_counter() - copied) * 1000)
             if not agp.enough or agp.chart is None:
                 raise SystemExit("bench_update: the AGP was not drawn")
-            await hass.async_stop(force=True)
             return copies, builds
 
 

@@ -1,7 +1,7 @@
 """Browser test: a person's way through CGM Handler in a real Home Assistant, in Chromium.
 
-    python -m scripts.browser [--keep] [--timeout S] [--screenshots] [--ha-venv VENV]
-                              [--integration DIR]
+    python -m scripts.browser [--keep] [--timeout S] [--start-timeout S] [--screenshots]
+                              [--ha-venv VENV] [--integration DIR]
 
 `scripts/browser` prepares everything and runs this on the host with .venv's Python and
 Playwright, while Home Assistant of the newest release runs in its runtime venv through
@@ -9,9 +9,9 @@ scripts/in-env (chrooted where bootstrap made that release's Python); they talk 
 127.0.0.1. Debian's Chromium (/usr/bin/chromium) is the browser: no browser is downloaded,
 and every request of the page that does not go to 127.0.0.1 is blocked (and listed).
 
-It reuses scripts/smoke.py: the Share simulator's demo account, the Home Assistant process,
-the REST/websocket client, the bounded waits and the log check with its one exemption.
-Steps:
+scripts/live_ha.py runs it as it runs the smoke test: the Share simulator's demo account, the
+Home Assistant process on a throwaway configuration, the REST/websocket client, the bounded
+waits, the stop and the log check with its one exemption. The steps (BrowserTest.steps):
 
 1. onboarding in the UI: welcome, the owner typed in, location, analytics, finish;
 2. Settings -> Devices & services -> Add integration -> CGM Handler (its icon must load):
@@ -27,7 +27,7 @@ Steps:
 6. the diagnostics download holds none of the demo password, session ids or account id.
 
 On every page: no raw translation key (component.cgm_handler.) and no broken image. At the
-end, no WARNING or ERROR of or about cgm_handler in home-assistant.log (smoke's check).
+end, no WARNING or ERROR of or about cgm_handler in home-assistant.log.
 --screenshots writes docs/setup.png, docs/dashboard.png and docs/statistics.png (1280x900,
 light theme), and docs/agp.png (the AGP card). --integration tests another copy of
 custom_components/cgm_handler (e.g. one with a deliberate fault). Prints a report; exits 0
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 import contextlib
 from dataclasses import dataclass, field
 import json
@@ -48,11 +48,9 @@ import secrets
 import shutil
 import sys
 import tempfile
-import time
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import aiohttp
 from playwright.async_api import (
     BrowserContext,
     Error as PlaywrightError,
@@ -60,7 +58,6 @@ from playwright.async_api import (
     Route,
     async_playwright,
 )
-import yaml
 
 from custom_components.cgm_handler.agp_chart import WIDTH as AGP_WIDTH
 from custom_components.cgm_handler.history import (
@@ -69,32 +66,24 @@ from custom_components.cgm_handler.history import (
     stored_form,
     to_ms,
 )
-from scripts.demo_entry import demo_readings, storage_file
-from scripts.share_simulator import BASE_PATH
-from scripts.smoke import (
+from scripts.demo_entry import DEMO_ENTRY_ID, demo_readings, storage_file
+from scripts.live_ha import (
+    DASHBOARD_FILE,
+    DASHBOARD_URL_PATH,
     DEMO_PASSWORD,
     DEMO_USERNAME,
     DOMAIN,
+    GLUCOSE_DASHBOARD,
     GLUCOSE_ENTITY,
     HOST,
-    REQUEST_TIMEOUT,
     ROOT,
-    Api,
-    HomeAssistant,
-    SmokeError,
-    as_dict,
-    configuration_yaml as smoke_configuration_yaml,
-    free_port,
+    LiveTest,
+    LiveTestError,
+    Report,
     leaked,
-    make_simulator,
     numeric_state,
-    parse_log,
-    poll,
-    read_text,
-    redact,
+    parser,
     run_and_report,
-    scan_log,
-    tail,
 )
 
 CHROMIUM: Final = "/usr/bin/chromium"
@@ -109,16 +98,13 @@ CHROMIUM_ARGS: Final = (
 )
 VIEWPORT: Final = {"width": 1280, "height": 900}
 DEFAULT_TIMEOUT: Final = 420.0
-START_TIMEOUT: Final = 240.0
-STEP_TIMEOUT: Final = 90.0
 UI_TIMEOUT_MS: Final = 20_000
 HIGH_ENTITY: Final = f"binary_sensor.{DEMO_USERNAME}_high"
 AGP_ENTITY: Final = f"image.{DEMO_USERNAME}_ambulatory_glucose_profile"
 RAW_KEY: Final = re.compile(r"component\.cgm_handler\.[\w.]+")
 WRONG_PASSWORD: Final = "not-the-demo-password"  # noqa: S105 - a wrong password on purpose
 INVALID_AUTH: Final = "Dexcom rejected the account name or password"
-DASHBOARD_URL_PATH: Final = "dashboard-glucose"
-DEMO_STATISTICS_ID: Final = "01jcgmdem0000000000000000d"  # docs/dashboard.yaml's entry id
+DEMO_STATISTICS_ID: Final = DEMO_ENTRY_ID.lower()  # docs/dashboard.yaml's entry id
 # Home Assistant integrations its onboarding sets up when the location step is done
 # (components/onboarding/views.py): two would install requirements from PyPI and then go to
 # the internet, met to api.met.no. Stand-ins in the throwaway configuration abort their
@@ -140,117 +126,107 @@ VOICE_MODULES: Final = {
 BRANDS_PATH: Final = "/api/brands/"
 OUR_BRAND_PATH: Final = f"/api/brands/integration/{DOMAIN}/"
 
-# Every text node and the label-like attributes, through open shadow roots; style and script
-# contents are left out. visibleOnly skips elements without a layout box.
-PAGE_TEXT_JS: Final = """(visibleOnly) => {
+# --- the page snippets ---------------------------------------------------------------------
+
+# The one walk through the page: walk(root, visit) calls visit(node) for every node under
+# root in document order, into open shadow roots (a host's shadow root before its
+# children); visit returning false skips the node's subtree. deepAll(selector) lists the
+# elements that match, wherever they are.
+SHADOW_DOM_JS: Final = """
+  const walk = (root, visit) => {
+    for (const node of root.childNodes) {
+      if (visit(node) === false) continue;
+      if (node.shadowRoot) walk(node.shadowRoot, visit);
+      walk(node, visit);
+    }
+  };
+  const deepAll = (selector) => {
+    const out = [];
+    walk(document, (node) => {
+      if (node.nodeType === Node.ELEMENT_NODE && node.matches(selector)) out.push(node);
+    });
+    return out;
+  };
+"""
+
+
+def page_function(parameters: str, body: str) -> str:
+    """Return a function for page.evaluate whose body can use walk and deepAll."""
+    return f"({parameters}) => {{{SHADOW_DOM_JS}{body}}}"
+
+
+# Every text node and the label-like attributes; style and script contents are left out.
+# visibleOnly skips elements without a layout box.
+PAGE_TEXT_JS: Final = page_function(
+    "visibleOnly",
+    """
   const out = [];
   const skip = new Set(["STYLE", "SCRIPT", "TEMPLATE", "NOSCRIPT"]);
-  const walk = (node) => {
+  walk(document, (node) => {
     if (node.nodeType === Node.TEXT_NODE) {
       const text = node.textContent.trim();
       if (text) out.push(text);
-      return;
+      return false;
     }
-    if (node.nodeType === Node.ELEMENT_NODE) {
-      if (skip.has(node.tagName)) return;
-      if (visibleOnly && node.getClientRects().length === 0 && !node.shadowRoot
-          && getComputedStyle(node).display !== "contents") return;
-      for (const name of ["label", "placeholder", "title", "aria-label", "helper"]) {
-        const value = node.getAttribute(name);
-        if (value) out.push(value);
-      }
-      if (node.shadowRoot) walk(node.shadowRoot);
+    if (node.nodeType !== Node.ELEMENT_NODE) return true;
+    if (skip.has(node.tagName)) return false;
+    if (visibleOnly && node.getClientRects().length === 0 && !node.shadowRoot
+        && getComputedStyle(node).display !== "contents") return false;
+    for (const name of ["label", "placeholder", "title", "aria-label", "helper"]) {
+      const value = node.getAttribute(name);
+      if (value) out.push(value);
     }
-    for (const child of node.childNodes) walk(child);
-  };
-  walk(document);
+    return true;
+  });
   return out.join("\\n");
-}"""
-# Every <img> through open shadow roots, with whether it loaded.
-IMAGES_JS: Final = """() => {
-  const out = [];
-  const walk = (root) => {
-    for (const img of root.querySelectorAll("img")) {
-      out.push({src: img.currentSrc || img.src || "", complete: img.complete,
-                width: img.naturalWidth});
-    }
-    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) walk(el.shadowRoot);
-  };
-  walk(document);
-  return out;
-}"""
-
-
-class BrowserTestError(SmokeError):
-    """A step of the browser test failed; the message says which and why."""
-
-
-@dataclass(slots=True)
-class Report:
-    """What the run found; printed at the end."""
-
-    steps: list[tuple[str, float, str]] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    blocked: set[str] = field(default_factory=set)
-    images_checked: int = 0
-    brand_icon: str | None = None
-    log_counts: str = ""
-    log_tail: str | None = None
-    total: float | None = None
-
-    def lines(self) -> list[str]:
-        """Return the report's lines."""
-        lines = [f"  {name:<34} {seconds:6.1f} s  {what}" for name, seconds, what in self.steps]
-        lines.append(f"  images checked         {self.images_checked} (icon {self.brand_icon})")
-        brands = {url for url in self.blocked if urlsplit(url).path.startswith(BRANDS_PATH)}
-        if brands:
-            lines.append(f"  blocked brand images   {len(brands)} of other integrations")
-        if outside := self.blocked - brands:
-            hosts = sorted({urlsplit(url).netloc for url in outside})
-            lines.append(f"  blocked requests       {len(outside)} to {', '.join(hosts)}")
-        lines.append(f"  cgm_handler records    {self.log_counts}")
-        lines.append(f"  whole run              {self.total or 0:.1f} s")
-        if self.log_tail is not None:
-            lines += ["--- end of the Home Assistant log ---", self.log_tail, "---"]
-        lines += [f"  FAILED: {failure}" for failure in self.failures]
-        lines.append("PASS" if not self.failures else "FAIL")
-        return lines
-
-
-def say(message: str) -> None:
-    """Print progress."""
-    print(f"browser: {message}", flush=True)
-
-
-def configuration_yaml(config_dir: Path, http_port: int) -> str:
-    """Return the throwaway configuration: smoke's, plus the pages' needs and the dashboard.
-
-    default_config is left out as in scripts/smoke.py; the integrations the pages need
-    (history for the sensor card's graph, logbook, the recorder for statistics) are named.
-    Latitude and longitude are left out, so onboarding's location step keeps Home
-    Assistant's defaults.
+""",
+)
+# Every <img>, with whether it loaded.
+IMAGES_JS: Final = page_function(
+    "",
     """
-    config = yaml.safe_load(smoke_configuration_yaml(config_dir, http_port))
-    core = config["homeassistant"]
-    core["name"] = "CGM Handler browser test"
-    for key in ("latitude", "longitude", "elevation"):
-        del core[key]
-    config["frontend"] = {"themes": {}}
-    config.update(dict.fromkeys(("history", "logbook", "diagnostics", "system_health")))
-    config["lovelace"] = {
-        "dashboards": {
-            DASHBOARD_URL_PATH: {
-                "mode": "yaml",
-                "filename": "glucose-dashboard.yaml",
-                "title": "Glucose",
-                "icon": "mdi:water",
-                "show_in_sidebar": True,
-            }
-        }
+  return deepAll("img").map((img) => ({
+    src: img.currentSrc || img.src || "", complete: img.complete, width: img.naturalWidth,
+  }));
+""",
+)
+# The names of form fields (ha-selector) whose label is missing or is just the field's
+# name, which is what the frontend shows without a translation.
+RAW_FIELD_LABELS_JS: Final = page_function(
+    "",
+    """
+  return deepAll("ha-selector")
+    .filter((el) => typeof el.name === "string" && el.name && (!el.label || el.label === el.name))
+    .map((el) => el.name);
+""",
+)
+# The <input> whose nearest labelled host (through shadow roots) has exactly that label.
+LABELLED_INPUT_JS: Final = page_function(
+    "label",
+    """
+  for (const input of deepAll("input")) {
+    let node = input;
+    for (let depth = 0; node && depth < 8; depth++) {
+      if (typeof node.label === "string" && node.label) {
+        if (node.label === label) return input;
+        break;
+      }
+      node = node.parentElement || (node.getRootNode && node.getRootNode().host);
     }
-    header = "# Written by scripts/browser for one run; deleted afterwards unless --keep.\n"
-    return header + yaml.safe_dump(config, sort_keys=False)
+  }
+  return null;
+""",
+)
+# True once at least N echarts canvases (statistics graphs) have a size.
+CHART_READY_JS: Final = page_function(
+    "wanted",
+    """
+  return deepAll("canvas").filter((el) => el.width > 0 && el.height > 0).length >= wanted;
+""",
+)
 
+
+# --- the throwaway configuration ------------------------------------------------------------
 
 STANDIN_FLOW: Final = '''\
 """Offline stand-in written by scripts/browser: aborts onboarding's setup of {domain}."""
@@ -271,14 +247,9 @@ class StandinFlow(config_entries.ConfigFlow, domain="{domain}"):
 '''
 
 
-def prepare_config(config_dir: Path, http_port: int, integration: Path) -> None:
-    """Write the configuration, link CGM Handler (integration) and write the stand-ins."""
-    (config_dir / "configuration.yaml").write_text(
-        configuration_yaml(config_dir, http_port), encoding="utf-8"
-    )
+def write_standins(config_dir: Path) -> None:
+    """Write the offline stand-ins of onboarding's integrations and of the voice packages."""
     custom = config_dir / "custom_components"
-    custom.mkdir()
-    (custom / DOMAIN).symlink_to(integration.resolve())
     for domain in OFFLINE_STANDINS:
         folder = custom / domain
         folder.mkdir()
@@ -302,13 +273,12 @@ def prepare_config(config_dir: Path, http_port: int, integration: Path) -> None:
     voice.mkdir()
     for module, text in VOICE_MODULES.items():
         (voice / f"{module}.py").write_text(text, encoding="utf-8")
-    write_dashboard(config_dir, DEMO_STATISTICS_ID)
 
 
 def write_dashboard(config_dir: Path, entry_id: str) -> None:
     """Write docs/dashboard.yaml, its statistic ids pointed at the entry."""
     text = (DOCS / "dashboard.yaml").read_text(encoding="utf-8")
-    (config_dir / "glucose-dashboard.yaml").write_text(
+    (config_dir / DASHBOARD_FILE).write_text(
         text.replace(DEMO_STATISTICS_ID, entry_id.lower()), encoding="utf-8"
     )
 
@@ -333,130 +303,126 @@ def runtime_venv(release: str) -> str:
     for line in table.splitlines():
         if line.split()[:1] == [release]:
             return line.split()[-1]
-    raise BrowserTestError(f"scripts/bootstrap names no release {release}")
+    raise LiveTestError(f"scripts/bootstrap names no release {release}")
 
 
-class BrowserTest:
-    """One run."""
+# --- the run --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BrowserReport(Report):
+    """The report, with the images checked and the requests blocked."""
+
+    blocked: set[str] = field(default_factory=set)
+    images_checked: int = 0
+    brand_icon: str | None = None
+
+    def details(self) -> list[str]:
+        """Return the images' and the blocked requests' lines."""
+        lines = [f"  images checked         {self.images_checked} (icon {self.brand_icon})"]
+        brands = {url for url in self.blocked if urlsplit(url).path.startswith(BRANDS_PATH)}
+        if brands:
+            lines.append(f"  blocked brand images   {len(brands)} of other integrations")
+        if outside := self.blocked - brands:
+            hosts = sorted({urlsplit(url).netloc for url in outside})
+            lines.append(f"  blocked requests       {len(outside)} to {', '.join(hosts)}")
+        return lines
+
+
+class BrowserTest(LiveTest):
+    """One run: Home Assistant of another venv, the steps in Chromium."""
+
+    name = "browser"
+    errors = (LiveTestError, PlaywrightError)
+    # --skip-pip: Home Assistant 2026.11 sets up assist_satellite by default, whose
+    # assist_pipeline would install packages from PyPI; nothing is installed here.
+    ha_args = ("--skip-pip",)
 
     def __init__(self, args: argparse.Namespace) -> None:
-        """Prepare the run."""
-        self.args = args
-        self.report = Report()
-        self.simulator = make_simulator()
-        self.config_dir = Path(tempfile.mkdtemp(prefix="ha-browser-"))
-        # -P: not the repository (in-env's working folder) but the configuration's
-        # custom_components, with the stand-ins; PYTHONPATH: the voice stand-ins.
-        python = (
-            str(ROOT / "scripts" / "in-env"),
-            args.ha_venv,
-            "env",
-            f"PYTHONPATH={self.config_dir / VOICE_STANDINS}",
-            "python",
-            "-P",
-        )
-        # --skip-pip: Home Assistant 2026.11 sets up assist_satellite by default, whose
-        # assist_pipeline would install packages from PyPI; nothing is installed here.
-        self.hass = HomeAssistant(self.config_dir, free_port(), python, ["--skip-pip"])
+        """Prepare the run; the browser gets a fresh profile."""
+        super().__init__(args)
+        self.report: BrowserReport
         self.owner_password = secrets.token_urlsafe(16)
-        self.secrets: set[str] = {DEMO_PASSWORD, self.owner_password}
-        self.api: Api | None = None
-        self.entry_id = ""
+        self.secrets.add(self.owner_password)
         self.profile = Path(tempfile.mkdtemp(prefix="chromium-profile-"))
         self.shots = self.config_dir / "screens"
         self.shots.mkdir()
 
-    def all_secrets(self) -> set[str]:
-        """Return every secret known so far, with the simulator's session ids."""
-        return self.secrets | set(self.simulator.accounts.sessions)
+    def new_report(self) -> BrowserReport:
+        """Return the run's empty report."""
+        return BrowserReport()
 
-    def fail(self, message: str) -> None:
-        """Record a failure."""
-        self.report.failures.append(redact(message, self.all_secrets()))
+    def python(self) -> Sequence[str]:
+        """Return the release's Python through scripts/in-env.
 
-    async def run(self) -> Report:
-        """Run every step, stop everything, scan the log; return the report."""
-        begin = time.monotonic()
-        try:
-            async with asyncio.timeout(self.args.timeout):
-                await self.steps()
-        except TimeoutError:
-            self.fail(f"gave up after {self.args.timeout:.0f} s in all")
-        except (SmokeError, PlaywrightError) as err:
-            self.fail(str(err).strip())
-        finally:
-            await self.shut_down()
-        if self.report.failures:
-            self.report.log_tail = redact(self.hass.log_tail(), self.all_secrets())
-        self.check_log()
-        self.report.total = time.monotonic() - begin
-        return self.report
+        -P: not the repository (in-env's working folder) but the configuration's
+        custom_components, with the stand-ins; PYTHONPATH: the voice stand-ins.
+        """
+        voice = f"PYTHONPATH={self.config_dir / VOICE_STANDINS}"
+        return (str(ROOT / "scripts" / "in-env"), self.args.ha_venv, "env", voice, "python", "-P")
+
+    def configuration(self) -> dict[str, Any]:
+        """Return the test's configuration with what the pages need and the dashboard.
+
+        The integrations the pages need (history for the sensor card's graph, logbook, the
+        recorder for statistics) are named. Latitude and longitude are left out, so
+        onboarding's location step keeps Home Assistant's defaults.
+        """
+        config = super().configuration()
+        for key in ("latitude", "longitude", "elevation"):
+            del config["homeassistant"][key]
+        config["frontend"] = {"themes": {}}
+        config.update(dict.fromkeys(("history", "logbook", "diagnostics", "system_health")))
+        config["lovelace"] = GLUCOSE_DASHBOARD
+        return config
+
+    def prepare_config(self) -> None:
+        """Write the configuration, the stand-ins and the dashboard."""
+        super().prepare_config()
+        write_standins(self.config_dir)
+        write_dashboard(self.config_dir, DEMO_STATISTICS_ID)
 
     async def steps(self) -> None:
-        """Start the simulator and Home Assistant, then the browser steps."""
-        simulator_url = await self.simulator.start(HOST, 0)
-        origin = simulator_url.removesuffix(BASE_PATH)
-        await asyncio.to_thread(
-            prepare_config, self.config_dir, self.hass.http_port, self.args.integration
-        )
-        say(f"Share simulator at {origin}; Home Assistant config in {self.config_dir}")
-        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            self.api = Api(session, self.hass.base_url)
-            await self.hass.start()
-            say(f"starting Home Assistant at {self.hass.base_url} ({self.args.ha_venv})")
-            await self.wait_until_up()
-            async with async_playwright() as playwright:
-                # A fresh profile (--user-data-dir, which Playwright sets from this folder).
-                context = await playwright.chromium.launch_persistent_context(
-                    str(self.profile),
-                    executable_path=CHROMIUM,
-                    headless=True,
-                    args=list(CHROMIUM_ARGS),
-                    timeout=60_000,
-                    viewport=VIEWPORT,  # type: ignore[arg-type]
-                    color_scheme="light",
-                    locale="en-US",
-                    timezone_id="UTC",
-                    accept_downloads=True,
-                )
-                try:
-                    await self.in_browser(context, origin)
-                finally:
-                    await context.close()
+        """Launch Chromium on a fresh profile, then run the steps in it."""
+        async with async_playwright() as playwright:
+            # A fresh profile (--user-data-dir, which Playwright sets from this folder).
+            context = await playwright.chromium.launch_persistent_context(
+                str(self.profile),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=list(CHROMIUM_ARGS),
+                timeout=60_000,
+                viewport=VIEWPORT,  # type: ignore[arg-type]
+                color_scheme="light",
+                locale="en-US",
+                timezone_id="UTC",
+                accept_downloads=True,
+            )
+            try:
+                await self.in_browser(context)
+            finally:
+                await context.close()
 
-    async def in_browser(self, context: BrowserContext, origin: str) -> None:
-        """Run steps 1 to 6 in the browser."""
+    async def in_browser(self, context: BrowserContext) -> None:
+        """Run steps 1 to 6 in the browser; on a failure, keep a screenshot."""
         context.set_default_timeout(UI_TIMEOUT_MS)
         await context.route("**/*", self.block_outside)
         page = context.pages[0] if context.pages else await context.new_page()
         try:
             await self.step("1 onboarding", self.onboarding(page))
-            await self.step("2 add CGM Handler", self.add_integration(page, origin))
+            await self.step("2 add CGM Handler", self.add_integration(page))
             await self.step("3 device page", self.device_page(page))
             await self.step("4 dashboard", self.dashboard(page))
             await self.step("5 options flow", self.options_flow(page))
             await self.step("6 diagnostics", self.diagnostics(page))
-        except (SmokeError, PlaywrightError):
+        except self.errors:
             with contextlib.suppress(PlaywrightError):
                 await page.screenshot(path=self.shots / "failure.png", full_page=True)
-                say(f"page at the failure: {page.url}; screenshot {self.shots / 'failure.png'}")
-                say("visible text: " + (await self.page_text(page, visible=True))[:1500])
+                self.say(
+                    f"page at the failure: {page.url}; screenshot {self.shots / 'failure.png'}"
+                )
+                self.say("visible text: " + (await self.page_text(page, visible=True))[:1500])
             raise
-
-    async def step(self, name: str, work: Awaitable[str]) -> None:
-        """Run a step, timed, bounded by STEP_TIMEOUT."""
-        begin = time.monotonic()
-        say(f"step {name}")
-        try:
-            async with asyncio.timeout(STEP_TIMEOUT):
-                what = await work
-        except TimeoutError:
-            raise BrowserTestError(f"step {name}: not done within {STEP_TIMEOUT:.0f} s") from None
-        except (SmokeError, PlaywrightError) as err:
-            raise BrowserTestError(f"step {name}: {str(err).strip()[:1500]}") from err
-        self.report.steps.append((name, time.monotonic() - begin, what))
-        say(f"step {name} passed: {what}")
 
     async def block_outside(self, route: Route) -> None:
         """Let requests to 127.0.0.1 through; block and note the others."""
@@ -472,17 +438,6 @@ class BrowserTest:
         else:
             self.report.blocked.add(url)
             await route.abort("internetdisconnected")
-
-    async def wait_until_up(self) -> None:
-        """Wait until the onboarding API answers."""
-        api = self.rest
-
-        async def probe() -> list[Any] | None:
-            steps = await api.request("GET", "/api/onboarding")
-            return steps if isinstance(steps, list) else None
-
-        await poll(self.hass, "the API of Home Assistant", START_TIMEOUT, probe)
-        say("Home Assistant answers")
 
     # --- checks on every page ------------------------------------------------------------
 
@@ -501,11 +456,11 @@ class BrowserTest:
         await self.settle(page)
         text = await self.page_text(page)
         if keys := sorted(set(RAW_KEY.findall(text))):
-            raise BrowserTestError(f"{where}: raw translation keys shown: {', '.join(keys)}")
+            raise LiveTestError(f"{where}: raw translation keys shown: {', '.join(keys)}")
         # A form field without its translation: the frontend labels it with the raw field
         # name (component.cgm_handler.config.step.<step>.data.<field> missing).
         if raw := sorted(set(await page.evaluate(RAW_FIELD_LABELS_JS))):
-            raise BrowserTestError(
+            raise LiveTestError(
                 f"{where}: form fields labelled with their raw keys (missing translation): "
                 + ", ".join(raw)
             )
@@ -534,7 +489,7 @@ class BrowserTest:
             elif local and (not image["complete"] or image["width"] == 0):
                 broken.append(src.split("?", maxsplit=1)[0])
         if broken:
-            raise BrowserTestError(f"{where}: broken images: {', '.join(broken)}")
+            raise LiveTestError(f"{where}: broken images: {', '.join(broken)}")
 
     async def type_into(self, page: Page, name: str, text: str) -> None:
         """Type into the form's input of that field name (its label is checked as text)."""
@@ -571,9 +526,9 @@ class BrowserTest:
         await page.wait_for_url(re.compile(r"/(lovelace|home)"), timeout=UI_TIMEOUT_MS)
         tokens = await page.evaluate("localStorage.getItem('hassTokens')")
         if not tokens:
-            raise BrowserTestError("onboarding left no tokens in the browser")
+            raise LiveTestError("onboarding left no tokens in the browser")
         token = json.loads(tokens)["access_token"]
-        self.rest.token = token
+        self.api.token = token
         self.secrets.add(token)
         await self.check_page(page, "overview after onboarding")
         confirmed = await self.confirm_http_settings(page)
@@ -598,7 +553,7 @@ class BrowserTest:
 
     # --- 2. config flow ------------------------------------------------------------------
 
-    async def add_integration(self, page: Page, origin: str) -> str:
+    async def add_integration(self, page: Page) -> str:
         """Add CGM Handler from Settings -> Devices & services, by typing into its form."""
         await page.goto(self.hass.base_url + "/config/integrations/dashboard")
         await self.check_page(page, "Devices & services")
@@ -618,16 +573,16 @@ class BrowserTest:
         text = await self.check_page(page, "config flow form")
         for label in ("Username, email or phone", "Password", "Region", "Glucose unit"):
             if label not in text:
-                raise BrowserTestError(f"the config flow's form has no label {label!r}")
+                raise LiveTestError(f"the config flow's form has no label {label!r}")
         await self.type_into(page, "username", DEMO_USERNAME)
         if self.args.screenshots:
             await page.screenshot(path=DOCS / "setup.png")
         if await page.locator("input[name='server_url']").first.is_visible():
-            raise BrowserTestError("the Advanced section is not collapsed")
+            raise LiveTestError("the Advanced section is not collapsed")
         await self.type_into(page, "password", WRONG_PASSWORD)
         await page.get_by_text("Advanced", exact=True).first.click()
         await page.get_by_text("Server URL").first.wait_for()
-        await self.type_into(page, "server_url", origin)
+        await self.type_into(page, "server_url", self.simulator_origin)
         await page.get_by_role("button", name="Submit", exact=True).click()
         await page.get_by_text(re.compile(INVALID_AUTH)).first.wait_for()
         await self.check_page(page, "config flow form with the error")
@@ -637,9 +592,9 @@ class BrowserTest:
         await finish.wait_for(timeout=60_000)
         await self.check_page(page, "config flow's success")
         await finish.click()
-        entries = await self.ws({"type": "config_entries/get", "domain": DOMAIN})
+        entries = await self.api.ws_command({"type": "config_entries/get", "domain": DOMAIN})
         if not isinstance(entries, list) or len(entries) != 1:
-            raise BrowserTestError(f"expected one {DOMAIN} entry, found {entries}")
+            raise LiveTestError(f"expected one {DOMAIN} entry, found {entries}")
         self.entry_id = str(entries[0]["entry_id"])
         return f"icon {icon}; wrong password -> '{INVALID_AUTH}...'; entry {self.entry_id}"
 
@@ -648,32 +603,13 @@ class BrowserTest:
         images = await page.evaluate(IMAGES_JS)
         ours = [image for image in images if f"/{DOMAIN}/" in str(image["src"])]
         if not ours:
-            raise BrowserTestError("the add integration list shows no icon of CGM Handler")
+            raise LiveTestError("the add integration list shows no icon of CGM Handler")
         src = str(ours[0]["src"])
         if not ours[0]["width"]:
             path = urlsplit(src).path
-            raise BrowserTestError(f"CGM Handler's icon did not load: {path}")
+            raise LiveTestError(f"CGM Handler's icon did not load: {path}")
         self.report.brand_icon = urlsplit(src).path
         return self.report.brand_icon
-
-    @property
-    def rest(self) -> Api:
-        """Return the REST and websocket client (once Home Assistant is started)."""
-        if self.api is None:
-            raise BrowserTestError("Home Assistant's API is not there yet")
-        return self.api
-
-    async def ws(self, command: dict[str, Any]) -> object:
-        """Send one websocket command with the browser's token."""
-        return await self.rest.ws_command(command)
-
-    async def state(self, entity_id: str) -> dict[str, Any]:
-        """Return an entity's state object."""
-        return as_dict(await self.rest.request("GET", f"/api/states/{entity_id}"), entity_id)
-
-    async def wait_for[T](self, what: str, probe: Callable[[], Awaitable[T | None]]) -> T:
-        """Poll probe until it returns something, bounded."""
-        return await poll(self.hass, what, 60, probe)
 
     # --- 3. device page ------------------------------------------------------------------
 
@@ -681,17 +617,17 @@ class BrowserTest:
         """Open the entry's device; its entities show values."""
 
         async def glucose() -> float | None:
-            return numeric_state((await self.state(GLUCOSE_ENTITY)).get("state"))
+            return numeric_state((await self.api.state(GLUCOSE_ENTITY)).get("state"))
 
         value = await self.wait_for(f"a number in {GLUCOSE_ENTITY}", glucose)
-        devices = await self.ws({"type": "config/device_registry/list"})
+        devices = await self.api.ws_command({"type": "config/device_registry/list"})
         ours = [
             device
             for device in devices or []  # type: ignore[attr-defined]
             if self.entry_id in device.get("config_entries", [])
         ]
         if len(ours) != 1:
-            raise BrowserTestError(f"expected one device of the entry, found {len(ours)}")
+            raise LiveTestError(f"expected one device of the entry, found {len(ours)}")
         await page.goto(f"{self.hass.base_url}/config/devices/device/{ours[0]['id']}")
         await page.get_by_text("Sensors", exact=True).first.wait_for()
         text = await self.check_page(page, "device page")
@@ -699,9 +635,9 @@ class BrowserTest:
             name for name in ("Glucose", "Trend", "Reading time", "mg/dL") if name not in text
         ]
         if missing:
-            raise BrowserTestError(f"the device page lacks {missing}")
+            raise LiveTestError(f"the device page lacks {missing}")
         if f"{value:g}" not in text:
-            raise BrowserTestError(f"the device page does not show the glucose {value:g}")
+            raise LiveTestError(f"the device page does not show the glucose {value:g}")
         return f"{ours[0].get('name')}: glucose {value:g} mg/dL shown with its entities"
 
     # --- 4. dashboard --------------------------------------------------------------------
@@ -724,7 +660,7 @@ class BrowserTest:
         wanted = ("Glucose", "Trend", "Last reading", "Mean glucose", "GMI", "24 hours", "14 days")
         problems += [f"no '{name}'" for name in wanted if name not in text]
         if problems:
-            raise BrowserTestError(f"the dashboard shows {', '.join(problems)}")
+            raise LiveTestError(f"the dashboard shows {', '.join(problems)}")
         if self.args.screenshots:
             await page.screenshot(path=DOCS / "dashboard.png")
             # The AGP card, scrolled to by the element's own screenshot.
@@ -744,12 +680,12 @@ class BrowserTest:
         its history; the 14 days are added to the saved file before it is enabled again.
         """
         disable = {"type": "config_entries/disable", "entry_id": self.entry_id}
-        await self.ws({**disable, "disabled_by": "user"})
+        await self.api.ws_command({**disable, "disabled_by": "user"})
         await asyncio.to_thread(add_demo_history, self.config_dir, self.entry_id)
-        await self.ws({**disable, "disabled_by": None})
+        await self.api.ws_command({**disable, "disabled_by": None})
 
         async def drawn() -> bool | None:
-            state = (await self.state(AGP_ENTITY)).get("state")
+            state = (await self.api.state(AGP_ENTITY)).get("state")
             return True if state not in (None, "unavailable", "unknown") else None
 
         await self.wait_for(f"the AGP in {AGP_ENTITY}", drawn)
@@ -765,14 +701,14 @@ class BrowserTest:
             await page.wait_for_timeout(500)
         source = await image.evaluate("(img) => img.currentSrc || img.src")
         if f"/api/image_proxy/{AGP_ENTITY}" not in source or loaded != AGP_WIDTH:
-            raise BrowserTestError(f"the AGP card shows {source!r}, {loaded} pixels wide")
+            raise LiveTestError(f"the AGP card shows {source!r}, {loaded} pixels wide")
 
     async def wait_for_statistics(self) -> None:
         """Wait until the recorder has imported the entry's hourly glucose statistics."""
         statistic_id = f"{DOMAIN}:glucose_{self.entry_id.lower()}"
 
         async def probe() -> bool | None:
-            result = await self.ws(
+            result = await self.api.ws_command(
                 {
                     "type": "recorder/list_statistic_ids",
                     "statistic_type": "mean",
@@ -787,10 +723,10 @@ class BrowserTest:
 
     async def options_flow(self, page: Page) -> str:
         """Change the high limit in the options form; the high sensor follows."""
-        value = numeric_state((await self.state(GLUCOSE_ENTITY)).get("state"))
-        before = (await self.state(HIGH_ENTITY)).get("state")
+        value = numeric_state((await self.api.state(GLUCOSE_ENTITY)).get("state"))
+        before = (await self.api.state(HIGH_ENTITY)).get("state")
         if value is None or before not in {"on", "off"}:
-            raise BrowserTestError(f"glucose {value}, {HIGH_ENTITY} {before}: nothing to change")
+            raise LiveTestError(f"glucose {value}, {HIGH_ENTITY} {before}: nothing to change")
         # A limit that flips the sensor, within 71..249 (above low, below urgent high), 30
         # mg/dL away from glucose: more than it moves between two readings, since a new
         # reading may come while the form is filled in.
@@ -804,7 +740,7 @@ class BrowserTest:
         await self.check_page(page, "options form")
         field_high = (await page.evaluate_handle(LABELLED_INPUT_JS, "High")).as_element()
         if field_high is None:
-            raise BrowserTestError("the options form has no field labelled High")
+            raise LiveTestError("the options form has no field labelled High")
         await field_high.click()
         await field_high.fill("")
         await field_high.type(str(high), delay=20)
@@ -814,9 +750,9 @@ class BrowserTest:
 
         async def follows() -> str | None:
             # Against the glucose shown now, in case a new reading came meanwhile.
-            now = numeric_state((await self.state(GLUCOSE_ENTITY)).get("state"))
+            now = numeric_state((await self.api.state(GLUCOSE_ENTITY)).get("state"))
             wanted = expected if now is None else ("on" if now > high else "off")
-            state = (await self.state(HIGH_ENTITY)).get("state")
+            state = (await self.api.state(HIGH_ENTITY)).get("state")
             return state if state == wanted else None
 
         await self.wait_for(f"{HIGH_ENTITY} {expected} with high {high}", follows)
@@ -842,123 +778,38 @@ class BrowserTest:
         account_ids = set(self.simulator.accounts.by_id)
         share_secrets = {DEMO_PASSWORD, *self.simulator.accounts.sessions, *account_ids}
         if count := leaked(text, share_secrets):
-            raise BrowserTestError(
+            raise LiveTestError(
                 f"the diagnostics hold the password, a session id or the account id ({count})"
             )
         return (
             f"{download.suggested_filename}: {len(text)} bytes, keys {sorted(data)[:4]}, no secret"
         )
 
-    # --- the end -------------------------------------------------------------------------
-
-    async def shut_down(self) -> None:
-        """Stop Home Assistant and the simulator, whatever happened before."""
-        failed_before = bool(self.report.failures)
-        stopped, clean = await self.hass.stop()
-        if not clean and (not failed_before or self.hass.killed):
-            self.fail(f"Home Assistant {stopped}")
-        say(f"Home Assistant stopped: {stopped}")
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(10):
-                await self.simulator.stop()
-
-    def check_log(self) -> None:
-        """No warning or error of or about cgm_handler (smoke's check and exemption)."""
-        log = read_text(self.hass.log_path)
-        scan = scan_log(parse_log(log))
-        self.report.log_counts = ", ".join(f"{k} {v}" for k, v in sorted(scan.counts.items()))
-        if log and not scan.counts:
-            self.fail(f"no record of {DOMAIN} recognised in {self.hass.log_path}")
-        for record in scan.failures:
-            self.fail(f"{record.level} in the log: {tail(record.text, 15)}")
-        if count := leaked(log, {DEMO_PASSWORD, *self.simulator.accounts.sessions}):
-            self.fail(f"the log holds the Share password or session ids ({count} of them)")
-
     def clean_up(self) -> None:
-        """Remove the temporary folders unless --keep."""
+        """Remove the browser's profile, and the configuration unless --keep."""
         shutil.rmtree(self.profile, ignore_errors=True)
-        if self.args.keep:
-            say(f"kept {self.config_dir}")
-        else:
-            shutil.rmtree(self.config_dir, ignore_errors=True)
+        super().clean_up()
 
 
-# The names of form fields (ha-selector, through shadow roots) whose label is missing or is
-# just the field's name, which is what the frontend shows without a translation.
-RAW_FIELD_LABELS_JS: Final = """() => {
-  const out = [];
-  const walk = (root) => {
-    for (const el of root.querySelectorAll("ha-selector")) {
-      if (typeof el.name === "string" && el.name && (!el.label || el.label === el.name)) {
-        out.push(el.name);
-      }
-    }
-    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) walk(el.shadowRoot);
-  };
-  walk(document);
-  return out;
-}"""
-
-# The <input> whose nearest labelled host (through shadow roots) has exactly that label.
-LABELLED_INPUT_JS: Final = """(label) => {
-  const inputs = [];
-  const walk = (root) => {
-    for (const el of root.querySelectorAll("input")) inputs.push(el);
-    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) walk(el.shadowRoot);
-  };
-  walk(document);
-  for (const input of inputs) {
-    let node = input;
-    for (let depth = 0; node && depth < 8; depth++) {
-      if (typeof node.label === "string" && node.label) {
-        if (node.label === label) return input;
-        break;
-      }
-      node = node.parentElement || (node.getRootNode && node.getRootNode().host);
-    }
-  }
-  return null;
-}"""
-
-# True once at least N echarts canvases (statistics graphs) have a size, through shadow roots.
-CHART_READY_JS: Final = """(wanted) => {
-  let count = 0;
-  const walk = (root) => {
-    for (const el of root.querySelectorAll("canvas")) if (el.width > 0 && el.height > 0) count++;
-    for (const el of root.querySelectorAll("*")) if (el.shadowRoot) walk(el.shadowRoot);
-  };
-  walk(document);
-  return count >= wanted;
-}"""
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(prog="python -m scripts.browser", description=__doc__)
-    parser.add_argument("--keep", action="store_true", help="keep the configuration folder")
-    parser.add_argument("--screenshots", action="store_true", help="write the README's PNGs")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
-    parser.add_argument(
+    description = "Browser test of CGM Handler in a real Home Assistant, in Chromium."
+    command_line = parser("python -m scripts.browser", description, DEFAULT_TIMEOUT)
+    command_line.add_argument("--screenshots", action="store_true", help="write the README's PNGs")
+    command_line.add_argument(
         "--ha-venv",
         default=None,
         help="the venv holding Home Assistant (default: the newest release's runtime venv)",
     )
-    parser.add_argument(
-        "--integration",
-        type=Path,
-        default=ROOT / "custom_components" / DOMAIN,
-        help="the integration's folder to test (default: this repository's), e.g. a copy "
-        "with a deliberate fault, to see the test catch it",
-    )
-    args = parser.parse_args(argv)
+    args = command_line.parse_args(argv)
     if args.ha_venv is None:
         args.ha_venv = runtime_venv("newest")
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the browser test and print its report; return the exit code."""
-    return run_and_report("browser", BrowserTest(parse_args(argv)))
+    return run_and_report(BrowserTest(parse_args(argv)))
 
 
 if __name__ == "__main__":

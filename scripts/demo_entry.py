@@ -1,11 +1,18 @@
-"""Add the Share simulator's demo account to a Home Assistant configuration.
+"""Prepare a configuration folder of scripts/develop: the demo, or --empty without it.
 
 scripts/develop runs this before it starts Home Assistant:
 
     python -m scripts.demo_entry --config config --port 8090
+    python -m scripts.demo_entry --config config-empty --empty
 
-It writes one CGM Handler entry into <config>/.storage/core.config_entries, as the
-config flow would have created it, unless a CGM Handler entry is already there.
+When the folder has no configuration.yaml, it writes one (develop_configuration; its start
+is scripts/live_ha.py's, as the tests' is): default_config, the automations made in the UI
+(e.g. from the alert blueprint) and, for the demo, the example dashboard, linked to
+docs/dashboard.yaml since Home Assistant only reads dashboards inside its folder. Delete it
+to get the current one.
+
+For the demo it writes one CGM Handler entry into <config>/.storage/core.config_entries, as
+the config flow would have created it, unless a CGM Handler entry is already there.
 Home Assistant must not be running, since it rewrites that file from memory.
 The entry dict comes from Home Assistant's own ConfigEntry.as_dict() and the file
 header from its storage constants, so the format is the one this version writes.
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
+import os
 from pathlib import Path
 import sys
 from types import MappingProxyType
@@ -51,11 +59,20 @@ from custom_components.cgm_handler.history import (
     stored_form,
     to_ms,
 )
-from scripts.share_simulator import BASE_PATH, Reading, ShareSimulator
+from scripts.live_ha import (
+    DASHBOARD_FILE,
+    DEMO_PASSWORD,
+    DEMO_SEED,
+    DEMO_USERNAME,
+    GLUCOSE_DASHBOARD,
+    ROOT,
+    Include,
+    configuration,
+    configuration_yaml,
+    demo_simulator,
+)
+from scripts.share_simulator import BASE_PATH, Reading
 
-DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "demo-password"  # noqa: S105 - the simulator's public demo password
-DEMO_SEED = "0"
 # A fixed id, so the example dashboard (docs/dashboard.yaml) can name the entry's
 # external statistics, cgm_handler:glucose_<entry id in lower case>.
 DEMO_ENTRY_ID = "01JCGMDEM0000000000000000D"
@@ -68,15 +85,8 @@ def demo_readings(seed: str = DEMO_SEED, days: float = HISTORY_DAYS) -> tuple[st
     The account is the one `python -m scripts.share_simulator` serves: the same seed and
     username give the same id (uuid5 of seed:username) and the same readings.
     """
-    simulator = ShareSimulator(seed=seed)
-    now = simulator.now()
-    account = simulator.add_account(
-        DEMO_USERNAME,
-        DEMO_PASSWORD,
-        history=timedelta(days=days),
-        sensor_start=now - timedelta(days=2),
-        signal_loss_chance=0.3,
-    )
+    simulator = demo_simulator(timedelta(days=days), seed)
+    account = simulator.account(DEMO_USERNAME)
     return account.account_id, simulator.published_readings(account)
 
 
@@ -136,13 +146,45 @@ def ensure_demo_entry(
     return True
 
 
+def develop_configuration(*, empty: bool) -> dict[str, Any]:
+    """Return the configuration of scripts/develop, for the demo or without it (empty)."""
+    name = "CGM Handler" if empty else "CGM Handler development"
+    config = {"default_config": None, **configuration(name, debug=True)}
+    config["automation"] = Include("automations.yaml")
+    if not empty:
+        config["lovelace"] = GLUCOSE_DASHBOARD
+    return config
+
+
+def ensure_configuration(config_dir: Path, *, empty: bool) -> bool:
+    """Write configuration.yaml unless there is one, and link the demo's dashboard.
+
+    Return whether it was written.
+    """
+    config_dir.mkdir(parents=True, exist_ok=True)
+    if not empty:
+        dashboard = config_dir / DASHBOARD_FILE
+        dashboard.unlink(missing_ok=True)
+        dashboard.symlink_to(
+            os.path.relpath(ROOT / "docs" / "dashboard.yaml", config_dir.resolve())
+        )
+    path = config_dir / "configuration.yaml"
+    if path.exists():
+        return False
+    written_by = "scripts/develop, as it was missing; delete it to get the current one"
+    text = configuration_yaml(written_by, develop_configuration(empty=empty))
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Add the demo entry to the configuration named on the command line."""
+    """Prepare the configuration folder named on the command line."""
     parser = argparse.ArgumentParser(
         prog="python -m scripts.demo_entry",
-        description="Add the Share simulator's demo account to a Home Assistant configuration.",
+        description="Prepare a configuration folder of scripts/develop.",
     )
     parser.add_argument("--config", type=Path, default=Path("config"))
+    parser.add_argument("--empty", action="store_true", help="no demo entry, no dashboard")
     parser.add_argument("--port", type=int, default=8090, help="the simulator's port")
     parser.add_argument("--seed", default=DEMO_SEED, help="the simulator's seed")
     parser.add_argument(
@@ -152,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         help="days of readings to store as the history (at most 90 are kept)",
     )
     args = parser.parse_args(argv)
+    if ensure_configuration(args.config, empty=args.empty):
+        print(f"demo_entry: wrote {args.config}/configuration.yaml")
+    if args.empty:
+        return 0
     if ensure_demo_entry(args.config, args.port, args.seed, args.days):
         print(
             f"demo_entry: added the demo account and {args.days:g} days of its readings "

@@ -1,4 +1,4 @@
-"""The demo entry that scripts/develop writes before Home Assistant starts."""
+"""The configuration and the demo entry that scripts/develop writes before Home Assistant starts."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 from homeassistant.config_entries import STORAGE_KEY, STORAGE_VERSION, STORAGE_VERSION_MINOR
+from homeassistant.util.yaml import load_yaml_dict
 
 from custom_components.cgm_handler.const import DOMAIN
 from custom_components.cgm_handler.history import storage_key
-from scripts.demo_entry import DEMO_ENTRY_ID, ensure_demo_entry, main
+from scripts.demo_entry import DEMO_ENTRY_ID, ensure_configuration, ensure_demo_entry, main
+from scripts.live_ha import ROOT
 from scripts.share_simulator import ShareSimulator
 
 
@@ -66,3 +68,23 @@ def test_keeps_other_entries(tmp_path: Path) -> None:
     history = json.loads((storage / storage_key(DEMO_ENTRY_ID)).read_text())
     readings = history["data"]["readings"]
     assert 13.9 < (readings[-1][0] - readings[0][0]) / 86_400_000 < 14
+
+
+def test_writes_the_configuration_once(tmp_path: Path) -> None:
+    """scripts/develop's configuration: written when missing, the dashboard linked."""
+    demo, empty = tmp_path / "config", tmp_path / "config-empty"
+    assert ensure_configuration(demo, empty=False)
+    assert ensure_configuration(empty, empty=True)
+    (demo / "automations.yaml").write_text("[]\n")
+    config = load_yaml_dict(demo / "configuration.yaml")
+    assert config["automation"] == []  # !include automations.yaml
+    assert "default_config" in config
+    assert config["homeassistant"] == {"name": "CGM Handler development", "debug": True}
+    assert config["logger"]["logs"] == {"custom_components.cgm_handler": "debug"}
+    dashboard = config["lovelace"]["dashboards"]["dashboard-glucose"]["filename"]
+    assert (demo / dashboard).resolve() == (ROOT / "docs" / "dashboard.yaml").resolve()
+    assert "lovelace" not in (empty / "configuration.yaml").read_text()
+
+    (demo / "configuration.yaml").write_text("homeassistant:\n")
+    assert not ensure_configuration(demo, empty=False)
+    assert (demo / "configuration.yaml").read_text() == "homeassistant:\n"

@@ -50,7 +50,6 @@ from .const import (
     MGDL,
     MMOLL,
 )
-from .coordinator import async_clear_rejection
 from .share import (
     Region,
     ShareAccountLockedError,
@@ -61,6 +60,7 @@ from .share import (
     ShareUnrecognizedServerError,
     service_url,
 )
+from .sign_in_guard import async_clear_rejection
 from .units import from_unit, rate_from_unit, rate_to_unit, to_unit
 
 DEFAULT_UNITS: Final[dict[str, str]] = {

@@ -30,10 +30,10 @@ import statistics
 import aiohttp
 import numpy as np
 
+from custom_components.cgm_handler.cadence import READING_INTERVAL
 from custom_components.cgm_handler.scheduler import (
     BUDGET,
     MIN_WAIT,
-    READING_INTERVAL,
     TIMER_SLACK,
     Backfill,
     Poller,

@@ -39,6 +39,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.cgm_handler.agp import PERIOD
 from custom_components.cgm_handler.agp_coordinator import build_agp
+from custom_components.cgm_handler.cadence import READING_INTERVAL
 from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import (
     CONF_REGION,
@@ -49,7 +50,6 @@ from custom_components.cgm_handler.const import (
 )
 from custom_components.cgm_handler.coordinator import METRIC_PERIODS, CgmCoordinator
 from custom_components.cgm_handler.history import ReadingHistory, storage_key
-from custom_components.cgm_handler.scheduler import READING_INTERVAL
 from custom_components.cgm_handler.share import GlucoseReading, Trend
 
 WARM_UP = 5

@@ -15,15 +15,14 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 
+from custom_components.cgm_handler.cadence import GAP, READING_INTERVAL
 from custom_components.cgm_handler.const import BUFFER, DOMAIN, LOCKOUT_WAIT
 from custom_components.cgm_handler.coordinator import CgmCoordinator, CgmData
 from custom_components.cgm_handler.scheduler import (
     BUDGET,
-    GAP,
     MAX_POLLS,
     MAX_WAIT,
     MIN_WAIT,
-    READING_INTERVAL,
     TIMER_SLACK,
 )
 from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading, Trend

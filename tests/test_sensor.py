@@ -28,6 +28,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.cgm_handler.cadence import READING_INTERVAL
 from custom_components.cgm_handler.const import (
     ATTR_OUT_OF_RANGE,
     CONF_STALE_MINUTES,
@@ -35,7 +36,6 @@ from custom_components.cgm_handler.const import (
     MGDL,
     MMOLL,
 )
-from custom_components.cgm_handler.scheduler import READING_INTERVAL
 from custom_components.cgm_handler.sensor import METRIC_SENSORS
 from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, Trend
 from scripts.share_simulator import Reading, ShareSimulator

@@ -15,12 +15,13 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .agp_coordinator import AgpCoordinator
+from .cadence import GAP
 from .const import BUFFER, CONF_STALE_MINUTES, DOMAIN, LOGGER
 from .forecast import Forecast, forecast
 from .history import ReadingHistory
 from .metrics import GlycemicMetrics
 from .no_readings import NoReadingsWatch
-from .scheduler import GAP, MAX_WAIT, TIMER_SLACK, Poller
+from .scheduler import MAX_WAIT, TIMER_SLACK, Poller
 from .share import GlucoseReading, ShareClient, ShareError
 from .sign_in_guard import SignInGuard
 from .statistics import StatisticsImporter

@@ -44,7 +44,7 @@ import itertools
 import math
 from typing import Final
 
-from .scheduler import GAP, READING_INTERVAL
+from .cadence import GAP, READING_INTERVAL
 from .share import GlucoseReading
 
 HORIZONS: Final = (5, 10, 15, 20, 25, 30)

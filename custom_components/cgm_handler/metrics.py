@@ -33,14 +33,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 import math
 
-VERY_LOW = 54
-LOW = 70
-TIGHT_HIGH = 140
-HIGH = 180
-VERY_HIGH = 250
+from .cadence import READING_INTERVAL
+from .limits import HIGH, LOW, TIGHT_HIGH, VERY_HIGH, VERY_LOW
 
-READING_SPAN = timedelta(minutes=5)
-"""The time one reading stands for: Dexcom's interval."""
 COMPLETE = 70.0
 """The CGM wear (%) from which metrics describe their period (consensus)."""
 
@@ -71,12 +66,18 @@ class GlucoseRange:
 
 
 RANGES: tuple[GlucoseRange, ...] = (
-    GlucoseRange("time_in_range", "time in range 70-180 mg/dL", LOW, HIGH, None),
-    GlucoseRange("time_in_tight_range", "time in tight range 70-140 mg/dL", LOW, TIGHT_HIGH, None),
-    GlucoseRange("time_below_70", "time below 70 mg/dL", None, LOW - 1, LOW),
-    GlucoseRange("time_below_54", "time below 54 mg/dL", None, VERY_LOW - 1, VERY_LOW),
-    GlucoseRange("time_above_180", "time above 180 mg/dL", HIGH + 1, None, HIGH),
-    GlucoseRange("time_above_250", "time above 250 mg/dL", VERY_HIGH + 1, None, VERY_HIGH),
+    GlucoseRange("time_in_range", f"time in range {LOW}-{HIGH} mg/dL", LOW, HIGH, None),
+    GlucoseRange(
+        "time_in_tight_range",
+        f"time in tight range {LOW}-{TIGHT_HIGH} mg/dL",
+        LOW,
+        TIGHT_HIGH,
+        None,
+    ),
+    GlucoseRange("time_below_70", f"time below {LOW} mg/dL", None, LOW - 1, LOW),
+    GlucoseRange("time_below_54", f"time below {VERY_LOW} mg/dL", None, VERY_LOW - 1, VERY_LOW),
+    GlucoseRange("time_above_180", f"time above {HIGH} mg/dL", HIGH + 1, None, HIGH),
+    GlucoseRange("time_above_250", f"time above {VERY_HIGH} mg/dL", VERY_HIGH + 1, None, VERY_HIGH),
 )
 
 
@@ -187,7 +188,7 @@ class Totals:
 
 def wear(readings: int, period: timedelta) -> float:
     """Return the share (%) of a period that readings cover, 5 minutes each, at most 100."""
-    return min(100 * readings * READING_SPAN / period, 100.0)
+    return min(100 * readings * READING_INTERVAL / period, 100.0)
 
 
 def gmi(mean_mg_dl: float) -> float:

@@ -48,8 +48,9 @@ from custom_components.cgm_handler.const import (
     DOMAIN,
     MGDL,
 )
-from custom_components.cgm_handler.coordinator import METRIC_PERIODS, CgmCoordinator
+from custom_components.cgm_handler.coordinator import CgmCoordinator
 from custom_components.cgm_handler.history import ReadingHistory, storage_key
+from custom_components.cgm_handler.periods import PERIODS
 from custom_components.cgm_handler.share import GlucoseReading, Trend
 
 WARM_UP = 5
@@ -141,8 +142,8 @@ async def measure(days: int, updates: int) -> Figures:
             for hours in range(1, HOURLY_RUNS + 1):
                 later = dt_util.utcnow() + timedelta(hours=hours)
                 start = time.perf_counter()
-                for period in METRIC_PERIODS:
-                    history.metrics(period, later)
+                for period in PERIODS:
+                    history.metrics(period.length, later)
                 hourly.append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()
             await history.async_flush()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_PASSWORD
@@ -21,6 +20,7 @@ from .forecast import Forecast, forecast
 from .history import ReadingHistory
 from .metrics import GlycemicMetrics
 from .no_readings import NoReadingsWatch
+from .periods import PERIODS, Period
 from .scheduler import MAX_WAIT, TIMER_SLACK, Poller
 from .share import GlucoseReading, ShareClient, ShareError
 from .sign_in_guard import SignInGuard
@@ -34,8 +34,8 @@ class CgmData:
     """The readings of the last 24 hours, oldest first, the metrics and the forecast."""
 
     readings: tuple[GlucoseReading, ...]
-    metrics: Mapping[timedelta, GlycemicMetrics | None] = field(default_factory=dict)
-    """The metrics of the readings of each period (METRIC_PERIODS) up to the last update."""
+    metrics: Mapping[Period, GlycemicMetrics | None] = field(default_factory=dict)
+    """The metrics of the readings of each period up to the last update."""
     forecast: Forecast | None = None
     """The forecast from the newest readings; None when they are too sparse for one."""
 
@@ -71,16 +71,6 @@ class CgmData:
         if change is None or self.latest is None or self.previous is None:
             return None
         return change / ((self.latest.time - self.previous.time).total_seconds() / 60)
-
-
-# The periods of the metrics: the last day, the consensus's 14 days, a month and the whole
-# history (the span an A1C reflects).
-METRIC_PERIODS: Final = (
-    timedelta(hours=24),
-    timedelta(days=14),
-    timedelta(days=30),
-    timedelta(days=90),
-)
 
 
 class CgmCoordinator(DataUpdateCoordinator[CgmData]):
@@ -150,9 +140,9 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         self.no_readings.async_polled(now, self.history.newest)
         return data
 
-    def _metrics(self, now: datetime) -> dict[timedelta, GlycemicMetrics | None]:
+    def _metrics(self, now: datetime) -> dict[Period, GlycemicMetrics | None]:
         """Return the metrics of each period up to now."""
-        return {period: self.history.metrics(period, now) for period in METRIC_PERIODS}
+        return {period: self.history.metrics(period.length, now) for period in PERIODS}
 
     def _slide(self, now: datetime) -> None:
         """Move the metric windows to now, keeping the readings."""

@@ -22,10 +22,12 @@ from homeassistant.helpers.storage import Store
 
 from .const import DOMAIN
 from .metrics import GlycemicMetrics, Totals
+from .periods import PERIODS
 from .share import GlucoseReading
 
 STORAGE_VERSION: Final = 1
-SPAN: Final = timedelta(days=90)
+SPAN: Final = max(period.length for period in PERIODS)
+"""What the history keeps: the longest period of the metrics."""
 # Seconds from a change to the save that holds it: the file of 90 days is about 1.3 MB, and
 # whatever a crash loses is refetched from Share's 24 hours at the next start.
 SAVE_DELAY: Final = 3600

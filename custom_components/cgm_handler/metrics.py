@@ -65,19 +65,25 @@ class GlucoseRange:
         )
 
 
+TIME_IN_RANGE = GlucoseRange("time_in_range", f"time in range {LOW}-{HIGH} mg/dL", LOW, HIGH, None)
+TIME_IN_TIGHT_RANGE = GlucoseRange(
+    "time_in_tight_range", f"time in tight range {LOW}-{TIGHT_HIGH} mg/dL", LOW, TIGHT_HIGH, None
+)
+TIME_BELOW_70 = GlucoseRange("time_below_70", f"time below {LOW} mg/dL", None, LOW - 1, LOW)
+TIME_BELOW_54 = GlucoseRange(
+    "time_below_54", f"time below {VERY_LOW} mg/dL", None, VERY_LOW - 1, VERY_LOW
+)
+TIME_ABOVE_180 = GlucoseRange("time_above_180", f"time above {HIGH} mg/dL", HIGH + 1, None, HIGH)
+TIME_ABOVE_250 = GlucoseRange(
+    "time_above_250", f"time above {VERY_HIGH} mg/dL", VERY_HIGH + 1, None, VERY_HIGH
+)
 RANGES: tuple[GlucoseRange, ...] = (
-    GlucoseRange("time_in_range", f"time in range {LOW}-{HIGH} mg/dL", LOW, HIGH, None),
-    GlucoseRange(
-        "time_in_tight_range",
-        f"time in tight range {LOW}-{TIGHT_HIGH} mg/dL",
-        LOW,
-        TIGHT_HIGH,
-        None,
-    ),
-    GlucoseRange("time_below_70", f"time below {LOW} mg/dL", None, LOW - 1, LOW),
-    GlucoseRange("time_below_54", f"time below {VERY_LOW} mg/dL", None, VERY_LOW - 1, VERY_LOW),
-    GlucoseRange("time_above_180", f"time above {HIGH} mg/dL", HIGH + 1, None, HIGH),
-    GlucoseRange("time_above_250", f"time above {VERY_HIGH} mg/dL", VERY_HIGH + 1, None, VERY_HIGH),
+    TIME_IN_RANGE,
+    TIME_IN_TIGHT_RANGE,
+    TIME_BELOW_70,
+    TIME_BELOW_54,
+    TIME_ABOVE_180,
+    TIME_ABOVE_250,
 )
 
 
@@ -105,14 +111,14 @@ class GlycemicMetrics:
     @property
     def gri_hypo(self) -> float:
         """Return the hypoglycemia component of the GRI: VLow + 0.8 x Low."""
-        very_low = self.in_ranges["time_below_54"]
-        return very_low + 0.8 * (self.in_ranges["time_below_70"] - very_low)
+        very_low = self.in_ranges[TIME_BELOW_54.key]
+        return very_low + 0.8 * (self.in_ranges[TIME_BELOW_70.key] - very_low)
 
     @property
     def gri_hyper(self) -> float:
         """Return the hyperglycemia component of the GRI: VHigh + 0.5 x High."""
-        very_high = self.in_ranges["time_above_250"]
-        return very_high + 0.5 * (self.in_ranges["time_above_180"] - very_high)
+        very_high = self.in_ranges[TIME_ABOVE_250.key]
+        return very_high + 0.5 * (self.in_ranges[TIME_ABOVE_180.key] - very_high)
 
     @property
     def gri(self) -> float:

@@ -58,6 +58,8 @@ class CgmSensorEntityDescription(SensorEntityDescription):
     needs_fresh: bool = True
     """Whether the value is shown only while the newest reading is fresh."""
     in_glucose_unit: bool = False
+    in_rate_unit: bool = False
+    """Whether the value is a rate of change, shown in the entry's unit per minute."""
     threshold: int | None = None
     """The glucose limit (mg/dL) named in the entity name, in the entry's unit."""
 
@@ -130,6 +132,7 @@ SENSORS: tuple[CgmSensorEntityDescription, ...] = (
         key="rate_of_change",
         translation_key="rate_of_change",
         state_class=SensorStateClass.MEASUREMENT,
+        in_rate_unit=True,
         value_fn=_rate,
     ),
     CgmSensorEntityDescription(
@@ -325,7 +328,7 @@ class CgmSensor(CgmEntity, SensorEntity):
         if description.in_glucose_unit:
             self._attr_suggested_unit_of_measurement = self._unit
             self._attr_suggested_display_precision = precision(self._unit)
-        elif description.key == "rate_of_change":
+        elif description.in_rate_unit:
             self._attr_native_unit_of_measurement = f"{self._unit}/min"
             self._attr_suggested_display_precision = precision(self._unit) + 1
         if description.threshold is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 import random
 import statistics
@@ -32,7 +32,7 @@ from custom_components.cgm_handler.history import (
     stored_form,
     to_ms,
 )
-from custom_components.cgm_handler.metrics import GlycemicMetrics, compute, gmi
+from custom_components.cgm_handler.metrics import GlycemicMetrics, Totals, gmi
 from custom_components.cgm_handler.share import (
     OUT_OF_RANGE_HIGH,
     OUT_OF_RANGE_LOW,
@@ -91,6 +91,13 @@ SENSORS_14D = {
     "time_above_180": "time_above_180_mg_dl_14_days",
     "time_above_250": "time_above_250_mg_dl_14_days",
 }
+
+
+def compute(values: Iterable[int], period: timedelta) -> GlycemicMetrics | None:
+    """Return the metrics of the readings (mg/dL) of a period, as the history adds them up."""
+    totals = Totals()
+    totals.add_all(values)
+    return totals.metrics(period)
 
 
 def reference(values: list[int], period: timedelta = DAY) -> dict[str, float]:

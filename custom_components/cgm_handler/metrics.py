@@ -200,10 +200,3 @@ def wear(readings: int, period: timedelta) -> float:
 def gmi(mean_mg_dl: float) -> float:
     """Return the glucose management indicator (%) of a mean glucose in mg/dL."""
     return GMI_INTERCEPT + GMI_SLOPE * mean_mg_dl
-
-
-def compute(values: Iterable[int], period: timedelta) -> GlycemicMetrics | None:
-    """Return the metrics of the readings (mg/dL) of a period, or None without any."""
-    totals = Totals()
-    totals.add_all(values)
-    return totals.metrics(period)

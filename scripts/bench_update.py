@@ -163,7 +163,7 @@ async def measure_agp(days: int, runs: int) -> tuple[list[float], list[float]]:
         async with async_test_home_assistant(config_dir=config_dir) as hass:
             now = dt_util.utcnow()
             count = int(timedelta(days=days) / READING_INTERVAL)
-            history = ReadingHistory(hass, "bench", timedelta(days=days))
+            history = ReadingHistory(hass, "bench")
             history.async_merge(
                 [reading(now - (count - i) * READING_INTERVAL, i) for i in range(count)], now
             )

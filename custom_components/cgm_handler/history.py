@@ -76,16 +76,16 @@ def by_hour(readings: Iterable[Iterable[int]]) -> dict[int, dict[int, int]]:
 
 
 class ReadingHistory:
-    """The readings of the last 90 days (or of a given span), by UTC hour."""
+    """The readings of the last 90 days, by UTC hour."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str, span: timedelta = SPAN) -> None:
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
         """Use the entry's store; call async_load before use."""
         self.hass = hass
         # The saved data is built from the hours in the executor: see _data.
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, storage_key(entry_id), serialize_in_event_loop=False
         )
-        self.span = span
+        self.span = SPAN
         self._hours: dict[int, dict[int, int]] = {}
         """mg/dL by epoch milliseconds, per UTC hour (epoch milliseconds of its start).
 

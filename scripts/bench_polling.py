@@ -160,7 +160,8 @@ async def run_ours(
 ) -> Result:
     """Poll with the integration's poller, exactly as the coordinator does."""
     run = Run(seed, start, delay, **account)
-    poller = Poller(PollScheduler(budget))
+    poller = Poller()
+    poller.scheduler = PollScheduler(budget)
     url = await run.sim.start()
     async with aiohttp.ClientSession() as session:
         client = ShareClient(session, "bench", PASSWORD, base_url=url)

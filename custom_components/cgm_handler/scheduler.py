@@ -326,9 +326,9 @@ class Poller:
     coordinator and the benchmark drive the same object.
     """
 
-    def __init__(self, scheduler: PollScheduler | None = None) -> None:
+    def __init__(self) -> None:
         """Start with no readings known."""
-        self.scheduler = scheduler or PollScheduler()
+        self.scheduler = PollScheduler()
         self.backfill = Backfill()
         self._known: set[datetime] = set()
         # The recent successful reads: when, and the oldest reading time each could return.

@@ -83,12 +83,16 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
     config_entry: CgmConfigEntry
 
     def __init__(self, hass: HomeAssistant, entry: CgmConfigEntry, client: ShareClient) -> None:
-        """Set up the coordinator."""
+        """Set up the coordinator.
+
+        Home Assistant logs its name, so it holds the entry id, not the title: that is the
+        Dexcom username, often an email address or a phone number.
+        """
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
-            name=entry.title,
+            name=f"{DOMAIN} {entry.entry_id}",
             update_interval=MAX_WAIT,
         )
         self.client = client

@@ -176,7 +176,7 @@ def _share_in(band: GlucoseRange, *enabled_by_default: Period) -> Metric:
     return Metric(
         band.key,
         lambda metrics: metrics.in_ranges[band.key],
-        enabled_by_default,
+        enabled_by_default=enabled_by_default,
         threshold=band.limit,
     )
 
@@ -188,20 +188,20 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "mean_glucose",
         lambda metrics: metrics.mean,
-        (DAY, FORTNIGHT),
+        enabled_by_default=(DAY, FORTNIGHT),
         in_glucose_unit=True,
         unit=MGDL,
     ),
     Metric("sd", lambda metrics: metrics.sd, in_glucose_unit=True, unit=MGDL),
-    Metric("gmi", lambda metrics: metrics.gmi, (FORTNIGHT, QUARTER)),
-    Metric("cv", lambda metrics: metrics.cv, (DAY, FORTNIGHT)),
+    Metric("gmi", lambda metrics: metrics.gmi, enabled_by_default=(FORTNIGHT, QUARTER)),
+    Metric("cv", lambda metrics: metrics.cv, enabled_by_default=(DAY, FORTNIGHT)),
     _share_in(TIME_IN_RANGE, DAY, FORTNIGHT),
     _share_in(TIME_IN_TIGHT_RANGE, FORTNIGHT),
     _share_in(TIME_BELOW_70, DAY, FORTNIGHT),
     _share_in(TIME_BELOW_54, FORTNIGHT),
     _share_in(TIME_ABOVE_180, DAY, FORTNIGHT),
     _share_in(TIME_ABOVE_250, FORTNIGHT),
-    Metric("gri", lambda metrics: metrics.gri, (FORTNIGHT,), unit=None),
+    Metric("gri", lambda metrics: metrics.gri, enabled_by_default=(FORTNIGHT,), unit=None),
     Metric("gri_hypo", lambda metrics: metrics.gri_hypo, unit=None),
     Metric("gri_hyper", lambda metrics: metrics.gri_hyper, unit=None),
 )

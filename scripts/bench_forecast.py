@@ -53,14 +53,45 @@ from custom_components.cgm_handler.forecast import (
     ar2,
     changes,
     forecast,
-    linear,
     make_forecast,
-    trend,
+    minutes_between,
+    trend_values,
     usable,
 )
 from custom_components.cgm_handler.share import GlucoseReading, Trend
 from scripts.share_simulator.glucose import GlucoseModel
 from scripts.share_simulator.sensor import SensorTrace, UploadDelay
+
+LINEAR_READINGS = 4
+"""The straight line goes through the newest 4 readings: 15 minutes."""
+
+
+def trend(readings: Sequence[GlucoseReading]) -> Forecast | None:
+    """Forecast the newest reading plus the fitted weights of the last 6 changes."""
+    if (recent := usable(readings, TREND_READINGS)) is None:
+        return None
+    return make_forecast(recent[-1].time, trend_values(recent))
+
+
+def linear(readings: Sequence[GlucoseReading]) -> Forecast | None:
+    """Forecast along the least-squares line through the last 15 minutes of readings."""
+    if (recent := usable(readings, LINEAR_READINGS)) is None:
+        return None
+    newest = recent[-1]
+    ages = [-minutes_between(reading, newest) for reading in recent]
+    values = [float(reading.value) for reading in recent]
+    mean_age = math.fsum(ages) / len(ages)
+    mean_value = math.fsum(values) / len(values)
+    spread = math.fsum((age - mean_age) ** 2 for age in ages)
+    slope = (
+        math.fsum(
+            (age - mean_age) * (value - mean_value) for age, value in zip(ages, values, strict=True)
+        )
+        / spread
+    )
+    now = mean_value - slope * mean_age
+    return make_forecast(newest.time, [now + slope * minutes for minutes in HORIZONS])
+
 
 Method = Callable[[Sequence[GlucoseReading]], Forecast | None]
 METHODS: dict[str, Method] = {"ours": forecast, "AR2": ar2, "linear 15 min": linear}

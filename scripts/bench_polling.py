@@ -30,10 +30,10 @@ import statistics
 import aiohttp
 import numpy as np
 
+from custom_components.cgm_handler.cadence import READING_INTERVAL
 from custom_components.cgm_handler.scheduler import (
     BUDGET,
     MIN_WAIT,
-    READING_INTERVAL,
     TIMER_SLACK,
     Backfill,
     Poller,
@@ -160,7 +160,8 @@ async def run_ours(
 ) -> Result:
     """Poll with the integration's poller, exactly as the coordinator does."""
     run = Run(seed, start, delay, **account)
-    poller = Poller(PollScheduler(budget))
+    poller = Poller()
+    poller.scheduler = PollScheduler(budget)
     url = await run.sim.start()
     async with aiohttp.ClientSession() as session:
         client = ShareClient(session, "bench", PASSWORD, base_url=url)

@@ -47,6 +47,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.agp import PERIOD
 from custom_components.cgm_handler.agp_coordinator import build_agp
+from custom_components.cgm_handler.cadence import READING_INTERVAL
 from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import (
     CONF_REGION,
@@ -55,9 +56,9 @@ from custom_components.cgm_handler.const import (
     DOMAIN,
     MGDL,
 )
-from custom_components.cgm_handler.coordinator import METRIC_PERIODS, CgmCoordinator
+from custom_components.cgm_handler.coordinator import CgmCoordinator
 from custom_components.cgm_handler.history import ReadingHistory, storage_key
-from custom_components.cgm_handler.scheduler import READING_INTERVAL
+from custom_components.cgm_handler.periods import PERIODS
 from custom_components.cgm_handler.share import GlucoseReading, Trend
 
 WARM_UP = 5
@@ -207,8 +208,8 @@ async def measure(days: int, updates: int) -> Figures:
             for hours in range(1, HOURLY_RUNS + 1):
                 later = dt_util.utcnow() + timedelta(hours=hours)
                 start = time.perf_counter()
-                for period in METRIC_PERIODS:
-                    history.metrics(period, later)
+                for period in PERIODS:
+                    history.metrics(period.length, later)
                 hourly.append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()
             await history.async_flush()
@@ -228,7 +229,7 @@ async def measure_agp(days: int, runs: int) -> tuple[list[float], list[float]]:
         async with stopped_at_the_end(config_dir) as hass:
             now = dt_util.utcnow()
             count = int(timedelta(days=days) / READING_INTERVAL)
-            history = ReadingHistory(hass, "bench", timedelta(days=days))
+            history = ReadingHistory(hass, "bench")
             history.async_merge(
                 [reading(now - (count - i) * READING_INTERVAL, i) for i in range(count)], now
             )

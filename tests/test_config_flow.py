@@ -40,19 +40,18 @@ from custom_components.cgm_handler.const import (
     DOMAIN,
 )
 from custom_components.cgm_handler.share import (
-    BASE_URLS,
     GlucoseReading,
     Region,
     ShareAccountLockedError,
     ShareAuthenticationError,
-    ShareConnectionError,
     ShareError,
     ShareInvalidResponseError,
     ShareNullSessionError,
-    ShareServerError,
     ShareUnrecognizedServerError,
     Trend,
 )
+from custom_components.cgm_handler.share.const import BASE_URLS
+from custom_components.cgm_handler.share.exceptions import ShareConnectionError, ShareServerError
 from scripts.share_simulator import BASE_PATH, ShareSimulator
 from tests.conftest import PASSWORD as SIM_PASSWORD, USERNAME as SIM_USERNAME
 

@@ -15,15 +15,14 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 
+from custom_components.cgm_handler.cadence import GAP, READING_INTERVAL
 from custom_components.cgm_handler.const import BUFFER, DOMAIN, LOCKOUT_WAIT
 from custom_components.cgm_handler.coordinator import CgmCoordinator, CgmData
 from custom_components.cgm_handler.scheduler import (
     BUDGET,
-    GAP,
     MAX_POLLS,
     MAX_WAIT,
     MIN_WAIT,
-    READING_INTERVAL,
     TIMER_SLACK,
 )
 from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading, Trend
@@ -289,7 +288,8 @@ async def test_wrong_password_starts_reauth_once(
     assert account.logins == logins + 1
     assert simulator.requests[READINGS_ENDPOINT] == readings_requests
     assert len(hass.config_entries.flow.async_progress_by_handler(DOMAIN)) == 1
-    assert caplog.text.count("Authentication failed while fetching jane data") == 1
+    name = f"{DOMAIN} {entry.entry_id}"
+    assert caplog.text.count(f"Authentication failed while fetching {name} data") == 1
     # Without new readings the glucose goes stale.
     state = hass.states.get("sensor.jane_glucose")
     assert state is not None
@@ -483,9 +483,10 @@ async def test_connection_errors_back_off(
         MAX_WAIT.total_seconds(), abs=LATE.total_seconds()
     )
 
-    errors = [r for r in caplog.records if "Error fetching jane data" in r.message]
+    name = f"{DOMAIN} {entry.entry_id}"
+    errors = [r for r in caplog.records if f"Error fetching {name} data" in r.message]
     assert [r.levelno for r in errors] == [logging.ERROR]
-    back = [r for r in caplog.records if "Fetching jane data recovered" in r.message]
+    back = [r for r in caplog.records if f"Fetching {name} data recovered" in r.message]
     assert [r.levelno for r in back] == [logging.INFO]
     coordinator = coordinator_of(entry.runtime_data)
     assert coordinator.last_update_success

@@ -8,15 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from custom_components.cgm_handler import forecast as module
-from custom_components.cgm_handler.forecast import (
-    HORIZONS,
-    Forecast,
-    ar2,
-    forecast,
-    linear,
-    trend,
-)
+from custom_components.cgm_handler.forecast import HORIZONS, Forecast, ar2, forecast
 from custom_components.cgm_handler.share import GlucoseReading, Trend
+from scripts.bench_forecast import linear, trend
 
 START = datetime(2026, 3, 1, 8, tzinfo=UTC)
 FIVE = timedelta(minutes=5)

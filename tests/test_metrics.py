@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 import random
 import statistics
 from typing import Any
 from unittest.mock import PropertyMock, patch
+from zoneinfo import ZoneInfo
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE
@@ -25,11 +26,13 @@ from custom_components.cgm_handler.history import (
     SPAN,
     STORAGE_VERSION as HISTORY_VERSION,
     ReadingHistory,
+    hour_start,
+    hour_start_ms,
     storage_key,
     stored_form,
     to_ms,
 )
-from custom_components.cgm_handler.metrics import GlycemicMetrics, compute, gmi
+from custom_components.cgm_handler.metrics import GlycemicMetrics, Totals, gmi
 from custom_components.cgm_handler.share import (
     OUT_OF_RANGE_HIGH,
     OUT_OF_RANGE_LOW,
@@ -88,6 +91,13 @@ SENSORS_14D = {
     "time_above_180": "time_above_180_mg_dl_14_days",
     "time_above_250": "time_above_250_mg_dl_14_days",
 }
+
+
+def compute(values: Iterable[int], period: timedelta) -> GlycemicMetrics | None:
+    """Return the metrics of the readings (mg/dL) of a period, as the history adds them up."""
+    totals = Totals()
+    totals.add_all(values)
+    return totals.metrics(period)
 
 
 def reference(values: list[int], period: timedelta = DAY) -> dict[str, float]:
@@ -569,3 +579,13 @@ async def test_history_metrics_follow_gaps_filled_later(hass: HomeAssistant) -> 
         if hours % 6 == 0:
             check(until)
     await history.async_flush()
+
+
+def test_hour_start() -> None:
+    """The start of the UTC hour, whatever zone the instant is given in (+05:45 here)."""
+    moment = datetime(2026, 3, 10, 12, 23, 45, 678901, tzinfo=ZoneInfo("Asia/Kathmandu"))
+    start = datetime(2026, 3, 10, 6, tzinfo=UTC)
+    assert hour_start(moment) == start
+    assert hour_start(moment).tzinfo is UTC
+    assert hour_start(start) == start
+    assert hour_start_ms(to_ms(moment)) == to_ms(start)

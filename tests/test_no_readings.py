@@ -14,9 +14,10 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
+from custom_components.cgm_handler.cadence import READING_INTERVAL
 from custom_components.cgm_handler.const import DOMAIN
 from custom_components.cgm_handler.no_readings import NO_READINGS_AFTER
-from custom_components.cgm_handler.scheduler import READING_INTERVAL, TIMER_SLACK
+from custom_components.cgm_handler.scheduler import TIMER_SLACK
 from scripts.share_simulator import ShareSimulator
 from tests.conftest import USERNAME
 from tests.helpers import FROZEN_AT, advance, make_entry, move_to, published, setup_entry

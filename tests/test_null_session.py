@@ -119,7 +119,7 @@ async def test_one_null_session_is_retried_once(
 
     assert login_calls(simulator) == logins + 4
     assert reauth_flows(hass) == []
-    assert caplog.text.count("Fetching jane data recovered") == 2
+    assert caplog.text.count(f"Fetching {DOMAIN} {entry.entry_id} data recovered") == 2
 
 
 async def test_null_session_at_setup_waits_across_setup_retries(

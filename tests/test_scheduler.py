@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from custom_components.cgm_handler.cadence import READING_INTERVAL
 from custom_components.cgm_handler.scheduler import (
     BIN,
     BUDGET,
@@ -18,7 +19,6 @@ from custom_components.cgm_handler.scheduler import (
     MAX_POLLS,
     MAX_WAIT,
     MIN_WAIT,
-    READING_INTERVAL,
     TAIL,
     TIMER_SLACK,
     Backfill,

@@ -28,6 +28,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.cgm_handler.cadence import READING_INTERVAL
 from custom_components.cgm_handler.const import (
     ATTR_OUT_OF_RANGE,
     CONF_STALE_MINUTES,
@@ -35,8 +36,7 @@ from custom_components.cgm_handler.const import (
     MGDL,
     MMOLL,
 )
-from custom_components.cgm_handler.scheduler import READING_INTERVAL
-from custom_components.cgm_handler.sensor import METRIC_SENSORS
+from custom_components.cgm_handler.sensor import METRIC_SENSORS, METRICS
 from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, Trend
 from scripts.share_simulator import Reading, ShareSimulator
 from tests.conftest import USERNAME
@@ -352,3 +352,12 @@ async def test_change_next_to_low(
         assert state_of(hass, "sensor.flag_glucose").attributes[ATTR_OUT_OF_RANGE] is None
         assert state_of(hass, "sensor.flag_sensor_range").state == "in_range"
         assert state_of(hass, "sensor.flag_glucose_change").state == change
+
+
+def test_metrics_are_enabled_only_beside_their_wear() -> None:
+    """A metric enabled by default in a period has the period's wear beside it.
+
+    The wear tells why the metric is unavailable.
+    """
+    for metric in METRICS:
+        assert all(period.shown_by_default for period in metric.enabled_by_default), metric.key

@@ -145,5 +145,5 @@ async def test_entry_not_loaded(hass: HomeAssistant, simulator: ShareSimulator) 
 
     assert err.value.translation_domain == DOMAIN
     assert err.value.translation_key == "entry_not_loaded"
-    assert err.value.translation_placeholders == {"title": entry.title}
-    assert str(err.value) == f"The CGM Handler entry {entry.title} is not loaded"
+    assert err.value.translation_placeholders == {"entry_id": entry.entry_id}
+    assert str(err.value) == f"The CGM Handler entry {entry.entry_id} is not loaded"

@@ -9,11 +9,12 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_REGION, CONF_SERVER_URL, DEFAULT_OPTIONS, DOMAIN, LOGGER
-from .coordinator import CgmConfigEntry, CgmCoordinator, async_clear_lockout
+from .coordinator import CgmConfigEntry, CgmCoordinator
 from .history import async_remove_history
 from .no_readings import async_clear_no_readings
 from .services import async_setup_services
 from .share import Region, ShareClient
+from .sign_in_guard import async_clear_lockout
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.IMAGE, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)

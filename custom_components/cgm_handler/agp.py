@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Final
 
 from .metrics import COMPLETE, wear
+from .periods import FORTNIGHT
 from .units import to_unit
 
-PERIOD: Final = timedelta(days=14)
+PERIOD: Final = FORTNIGHT.length
 BIN_MINUTES: Final = 30
 BINS: Final = 24 * 60 // BIN_MINUTES
 PERCENTILES: Final = (5, 25, 50, 75, 95)

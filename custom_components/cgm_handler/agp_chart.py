@@ -11,7 +11,7 @@ from typing import Final
 from xml.sax.saxutils import escape
 
 from .agp import BIN_MINUTES, AgpBin
-from .metrics import HIGH, LOW, VERY_HIGH, VERY_LOW
+from .limits import HIGH, LOW, SENSOR_MAX, SENSOR_MIN, VERY_HIGH, VERY_LOW
 from .units import to_unit
 
 WIDTH: Final = 800
@@ -20,10 +20,8 @@ LEFT: Final = 64
 RIGHT: Final = WIDTH - 32
 TOP: Final = 44
 BOTTOM: Final = HEIGHT - 40
-AXIS_MIN: Final = 40
-AXIS_MAX: Final = 400
-"""The glucose axis (mg/dL): the sensor's range; LOW and HIGH are drawn at its ends."""
-GLUCOSE_TICKS: Final = (VERY_LOW, LOW, HIGH, VERY_HIGH, AXIS_MAX)
+# The glucose axis is the sensor's range; LOW and HIGH are drawn at its ends.
+GLUCOSE_TICKS: Final = (VERY_LOW, LOW, HIGH, VERY_HIGH, SENSOR_MAX)
 HOUR_TICKS: Final = range(0, 25, 3)
 DAY_MINUTES: Final = 24 * 60
 
@@ -44,8 +42,8 @@ def x_of(minute: float) -> float:
 
 def y_of(mg_dl: float) -> float:
     """Return the y of a glucose value, kept within the axis."""
-    value = min(max(mg_dl, AXIS_MIN), AXIS_MAX)
-    return BOTTOM - (BOTTOM - TOP) * (value - AXIS_MIN) / (AXIS_MAX - AXIS_MIN)
+    value = min(max(mg_dl, SENSOR_MIN), SENSOR_MAX)
+    return BOTTOM - (BOTTOM - TOP) * (value - SENSOR_MIN) / (SENSOR_MAX - SENSOR_MIN)
 
 
 def runs(bins: Sequence[AgpBin]) -> list[list[AgpBin]]:

@@ -14,7 +14,7 @@ from homeassistant.util import dt as dt_util
 
 from .agp import PERIOD, Agp, profile
 from .agp_chart import render
-from .const import CONF_UNIT, LOGGER
+from .const import CONF_UNIT, DOMAIN, LOGGER
 from .history import ReadingHistory, to_ms
 
 REDRAW: Final = timedelta(hours=1)
@@ -47,9 +47,13 @@ class AgpCoordinator(DataUpdateCoordinator[Agp]):
     config_entry: ConfigEntry
 
     def __init__(self, hass: HomeAssistant, entry: ConfigEntry, history: ReadingHistory) -> None:
-        """Draw from the entry's reading history."""
+        """Draw from the entry's reading history; named without the title, as CgmCoordinator."""
         super().__init__(
-            hass, LOGGER, config_entry=entry, name=f"{entry.title} AGP", update_interval=REDRAW
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.entry_id} AGP",
+            update_interval=REDRAW,
         )
         self.history = history
 

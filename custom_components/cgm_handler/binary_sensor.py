@@ -33,19 +33,29 @@ PARALLEL_UPDATES = 0
 class CgmThresholdDescription(BinarySensorEntityDescription):
     """A binary sensor that compares glucose with one threshold from the options."""
 
+    option: str
+    """The option that holds the threshold, in mg/dL."""
     compare_fn: Callable[[int, int], bool]
 
 
 THRESHOLD_SENSORS: tuple[CgmThresholdDescription, ...] = (
     CgmThresholdDescription(
-        key=CONF_URGENT_LOW, translation_key=CONF_URGENT_LOW, compare_fn=lambda v, t: v < t
+        key="urgent_low",
+        translation_key="urgent_low",
+        option=CONF_URGENT_LOW,
+        compare_fn=lambda v, t: v < t,
     ),
-    CgmThresholdDescription(key=CONF_LOW, translation_key=CONF_LOW, compare_fn=lambda v, t: v < t),
     CgmThresholdDescription(
-        key=CONF_HIGH, translation_key=CONF_HIGH, compare_fn=lambda v, t: v > t
+        key="low", translation_key="low", option=CONF_LOW, compare_fn=lambda v, t: v < t
     ),
     CgmThresholdDescription(
-        key=CONF_URGENT_HIGH, translation_key=CONF_URGENT_HIGH, compare_fn=lambda v, t: v > t
+        key="high", translation_key="high", option=CONF_HIGH, compare_fn=lambda v, t: v > t
+    ),
+    CgmThresholdDescription(
+        key="urgent_high",
+        translation_key="urgent_high",
+        option=CONF_URGENT_HIGH,
+        compare_fn=lambda v, t: v > t,
     ),
 )
 
@@ -119,7 +129,7 @@ class CgmThresholdSensor(CgmEntity, BinarySensorEntity):
         latest = self.coordinator.data.latest
         if latest is None:
             return None
-        threshold = self.coordinator.config_entry.options[self.entity_description.key]
+        threshold = self.coordinator.config_entry.options[self.entity_description.option]
         return self.entity_description.compare_fn(latest.value, threshold)
 
 

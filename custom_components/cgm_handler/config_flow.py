@@ -50,7 +50,7 @@ from .const import (
     MGDL,
     MMOLL,
 )
-from .coordinator import async_clear_rejection
+from .limits import SENSOR_MAX, SENSOR_MIN
 from .share import (
     Region,
     ShareAccountLockedError,
@@ -61,6 +61,7 @@ from .share import (
     ShareUnrecognizedServerError,
     service_url,
 )
+from .sign_in_guard import async_clear_rejection
 from .units import from_unit, rate_from_unit, rate_to_unit, to_unit
 
 DEFAULT_UNITS: Final[dict[str, str]] = {
@@ -72,8 +73,8 @@ DEFAULT_UNITS: Final[dict[str, str]] = {
 THRESHOLDS: Final = (CONF_URGENT_LOW, CONF_LOW, CONF_HIGH, CONF_URGENT_HIGH)
 # The glucose limits, in mg/dL whatever unit the entry shows.
 GLUCOSE_LIMITS: Final = (*THRESHOLDS, CONF_URGENT_LOW_SOON_LEVEL)
-# Dexcom sensors read from 40 to 400 mg/dL; limits outside make no sense.
-THRESHOLD_RANGE_MGDL: Final = (40, 400)
+# Limits outside the sensor's range make no sense.
+THRESHOLD_RANGE_MGDL: Final = (SENSOR_MIN, SENSOR_MAX)
 UNIT_STEPS: Final[dict[str, float]] = {MGDL: 1.0, MMOLL: 0.1}
 STALE_RANGE: Final = (5, 120)
 # The forecast reaches 30 minutes ahead, in 5-minute steps.

@@ -6,6 +6,8 @@ from typing import Final
 
 from homeassistant.const import UnitOfBloodGlucoseConcentration
 
+from .limits import HIGH, LOW, VERY_HIGH, VERY_LOW
+
 DOMAIN: Final = "cgm_handler"
 LOGGER = logging.getLogger(__package__)
 
@@ -29,10 +31,10 @@ MMOLL: Final = UnitOfBloodGlucoseConcentration.MILLIMOLE_PER_LITER
 
 # Thresholds are stored in mg/dL whatever unit the entry shows.
 DEFAULT_THRESHOLDS: Final = {
-    CONF_URGENT_LOW: 54,
-    CONF_LOW: 70,
-    CONF_HIGH: 180,
-    CONF_URGENT_HIGH: 250,
+    CONF_URGENT_LOW: VERY_LOW,
+    CONF_LOW: LOW,
+    CONF_HIGH: HIGH,
+    CONF_URGENT_HIGH: VERY_HIGH,
 }
 DEFAULT_STALE_MINUTES: Final = 15
 # Dexcom's "urgent low soon": 55 mg/dL predicted within 20 minutes; rising and falling fast

@@ -9,8 +9,7 @@ Interface:
   `Forecast.points`: (minutes ahead, mg/dL) for each horizon; `Forecast.at(minutes)`;
   `Forecast.first_at_or_below(level, within)`: the first horizon, up to `within` minutes,
   at which the forecast is at or below `level` mg/dL, else None.
-- `ar2(readings)`, `trend(readings)` and `linear(readings)`: the parts of the forecast and
-  a straight line through the last 15 minutes, with the same result, for comparison.
+- `ar2(readings)`: Nightscout's AR2 alone, the forecast's fallback.
 
 Method, chosen by measurement (scripts/bench_forecast): the mean of two forecasts, or
 AR2 alone while fewer than 7 readings follow a gap or a sensor's start.
@@ -25,7 +24,7 @@ AR2 alone while fewer than 7 readings follow a gap or a sensor's start.
 Every forecast is clamped to Nightscout's 36-400 mg/dL.
 
 Too sparse: a method needs its newest readings (AR2 and so the forecast 2, the fitted
-trend 7, which span 30 minutes, the straight line 4), each at most GAP (7.5 minutes,
+trend 7, which span 30 minutes), each at most GAP (7.5 minutes,
 1.5 reading intervals) after the one before it, and none of them LOW (39) or HIGH (401).
 Otherwise there is no forecast: during a sensor's warm-up, until the second reading after
 a gap, and while the newest or the one before it is LOW or HIGH. LOW and HIGH are flags,
@@ -44,7 +43,7 @@ import itertools
 import math
 from typing import Final
 
-from .scheduler import GAP, READING_INTERVAL
+from .cadence import GAP, READING_INTERVAL
 from .share import GlucoseReading
 
 HORIZONS: Final = (5, 10, 15, 20, 25, 30)
@@ -57,9 +56,6 @@ BG_MIN: Final = 36.0
 BG_MAX: Final = 400.0
 AR2_COEFFICIENTS: Final = (-0.723, 1.716)
 """Weights of the previous and of the newest log-glucose in each 5-minute step."""
-
-LINEAR_READINGS: Final = 4
-"""The straight line goes through the newest 4 readings: 15 minutes."""
 
 # The fitted trend: per horizon, the weights of the changes between the newest 7 readings,
 # newest change first. Fitted by `scripts/bench_forecast --fit`.
@@ -122,13 +118,6 @@ def ar2(readings: Sequence[GlucoseReading]) -> Forecast | None:
     return make_forecast(recent[-1].time, ar2_values(recent))
 
 
-def trend(readings: Sequence[GlucoseReading]) -> Forecast | None:
-    """Forecast the newest reading plus the fitted weights of the last 6 changes."""
-    if (recent := usable(readings, TREND_READINGS)) is None:
-        return None
-    return make_forecast(recent[-1].time, trend_values(recent))
-
-
 def ar2_values(recent: Sequence[GlucoseReading]) -> list[float]:
     """Return AR2's unclamped forecast at each horizon from the last two usable readings."""
     before, newest = recent[-2:]
@@ -161,26 +150,6 @@ def changes(recent: Sequence[GlucoseReading]) -> list[float]:
     """Return the changes between consecutive readings (mg/dL), newest first."""
     values = [reading.value for reading in recent]
     return [float(values[i] - values[i - 1]) for i in range(len(values) - 1, 0, -1)]
-
-
-def linear(readings: Sequence[GlucoseReading]) -> Forecast | None:
-    """Forecast along the least-squares line through the last 15 minutes of readings."""
-    if (recent := usable(readings, LINEAR_READINGS)) is None:
-        return None
-    newest = recent[-1]
-    ages = [-minutes_between(reading, newest) for reading in recent]
-    values = [float(reading.value) for reading in recent]
-    mean_age = math.fsum(ages) / len(ages)
-    mean_value = math.fsum(values) / len(values)
-    spread = math.fsum((age - mean_age) ** 2 for age in ages)
-    slope = (
-        math.fsum(
-            (age - mean_age) * (value - mean_value) for age, value in zip(ages, values, strict=True)
-        )
-        / spread
-    )
-    now = mean_value - slope * mean_age
-    return make_forecast(newest.time, [now + slope * minutes for minutes in HORIZONS])
 
 
 def usable(readings: Sequence[GlucoseReading], count: int) -> Sequence[GlucoseReading] | None:

@@ -22,10 +22,12 @@ from homeassistant.helpers.storage import Store
 
 from .const import DOMAIN
 from .metrics import GlycemicMetrics, Totals
+from .periods import PERIODS
 from .share import GlucoseReading
 
 STORAGE_VERSION: Final = 1
-SPAN: Final = timedelta(days=90)
+SPAN: Final = max(period.length for period in PERIODS)
+"""What the history keeps: the longest period of the metrics."""
 # Seconds from a change to the save that holds it: the file of 90 days is about 1.3 MB, and
 # whatever a crash loses is refetched from Share's 24 hours at the next start.
 SAVE_DELAY: Final = 3600
@@ -45,6 +47,16 @@ def from_ms(ms: int) -> datetime:
     return EPOCH + ms * MILLISECOND
 
 
+def hour_start_ms(ms: int) -> int:
+    """Return the start of the UTC hour of an instant, both in epoch milliseconds."""
+    return ms // HOUR_MS * HOUR_MS
+
+
+def hour_start(moment: datetime) -> datetime:
+    """Return the start of the UTC hour of an instant."""
+    return from_ms(hour_start_ms(to_ms(moment)))
+
+
 def storage_key(entry_id: str) -> str:
     """Return the key of an entry's store."""
     return f"{DOMAIN}.{entry_id}"
@@ -59,21 +71,21 @@ def by_hour(readings: Iterable[Iterable[int]]) -> dict[int, dict[int, int]]:
     """Return stored [epoch ms, mg/dL] pairs as mg/dL by epoch ms, per UTC hour."""
     hours: dict[int, dict[int, int]] = {}
     for ms, value in readings:
-        hours.setdefault(int(ms) // HOUR_MS * HOUR_MS, {})[int(ms)] = int(value)
+        hours.setdefault(hour_start_ms(int(ms)), {})[int(ms)] = int(value)
     return hours
 
 
 class ReadingHistory:
-    """The readings of the last 90 days (or of a given span), by UTC hour."""
+    """The readings of the last 90 days, by UTC hour."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str, span: timedelta = SPAN) -> None:
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
         """Use the entry's store; call async_load before use."""
         self.hass = hass
         # The saved data is built from the hours in the executor: see _data.
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, storage_key(entry_id), serialize_in_event_loop=False
         )
-        self.span = span
+        self.span = SPAN
         self._hours: dict[int, dict[int, int]] = {}
         """mg/dL by epoch milliseconds, per UTC hour (epoch milliseconds of its start).
 
@@ -99,7 +111,7 @@ class ReadingHistory:
 
     def _add(self, ms: int, value: int) -> int | None:
         """Add or change one reading; return the start of its hour if it was new or changed."""
-        start = ms // HOUR_MS * HOUR_MS
+        start = hour_start_ms(ms)
         hour = self._hours.get(start, {})
         if hour.get(ms) == value:
             return None
@@ -123,7 +135,7 @@ class ReadingHistory:
         }
         changed = bool(added)
         cutoff = to_ms(now - self.span)
-        oldest = cutoff // HOUR_MS * HOUR_MS
+        oldest = hour_start_ms(cutoff)
         if oldest > self._trimmed_before:  # once an hour
             self._trimmed_before = oldest
             for start in [start for start in self._hours if start < oldest]:
@@ -151,7 +163,7 @@ class ReadingHistory:
         only when an older hour gets a reading).
         """
         since = to_ms(now - period)
-        first = since // HOUR_MS * HOUR_MS
+        first = hour_start_ms(since)
         totals = Totals()
         values = self._hours.get(first, {})
         totals.add_all(value for ms, value in values.items() if ms > since)
@@ -198,7 +210,7 @@ class ReadingHistory:
         An hour's dict is replaced, never changed, so the executor can read them while new
         readings arrive. The first hour may also hold readings from before the time.
         """
-        first = to_ms(since) // HOUR_MS * HOUR_MS
+        first = hour_start_ms(to_ms(since))
         return [values for start, values in self._hours.items() if start >= first]
 
     @property

@@ -33,14 +33,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 import math
 
-VERY_LOW = 54
-LOW = 70
-TIGHT_HIGH = 140
-HIGH = 180
-VERY_HIGH = 250
+from .cadence import READING_INTERVAL
+from .limits import HIGH, LOW, TIGHT_HIGH, VERY_HIGH, VERY_LOW
 
-READING_SPAN = timedelta(minutes=5)
-"""The time one reading stands for: Dexcom's interval."""
 COMPLETE = 70.0
 """The CGM wear (%) from which metrics describe their period (consensus)."""
 
@@ -70,13 +65,25 @@ class GlucoseRange:
         )
 
 
+TIME_IN_RANGE = GlucoseRange("time_in_range", f"time in range {LOW}-{HIGH} mg/dL", LOW, HIGH, None)
+TIME_IN_TIGHT_RANGE = GlucoseRange(
+    "time_in_tight_range", f"time in tight range {LOW}-{TIGHT_HIGH} mg/dL", LOW, TIGHT_HIGH, None
+)
+TIME_BELOW_70 = GlucoseRange("time_below_70", f"time below {LOW} mg/dL", None, LOW - 1, LOW)
+TIME_BELOW_54 = GlucoseRange(
+    "time_below_54", f"time below {VERY_LOW} mg/dL", None, VERY_LOW - 1, VERY_LOW
+)
+TIME_ABOVE_180 = GlucoseRange("time_above_180", f"time above {HIGH} mg/dL", HIGH + 1, None, HIGH)
+TIME_ABOVE_250 = GlucoseRange(
+    "time_above_250", f"time above {VERY_HIGH} mg/dL", VERY_HIGH + 1, None, VERY_HIGH
+)
 RANGES: tuple[GlucoseRange, ...] = (
-    GlucoseRange("time_in_range", "time in range 70-180 mg/dL", LOW, HIGH, None),
-    GlucoseRange("time_in_tight_range", "time in tight range 70-140 mg/dL", LOW, TIGHT_HIGH, None),
-    GlucoseRange("time_below_70", "time below 70 mg/dL", None, LOW - 1, LOW),
-    GlucoseRange("time_below_54", "time below 54 mg/dL", None, VERY_LOW - 1, VERY_LOW),
-    GlucoseRange("time_above_180", "time above 180 mg/dL", HIGH + 1, None, HIGH),
-    GlucoseRange("time_above_250", "time above 250 mg/dL", VERY_HIGH + 1, None, VERY_HIGH),
+    TIME_IN_RANGE,
+    TIME_IN_TIGHT_RANGE,
+    TIME_BELOW_70,
+    TIME_BELOW_54,
+    TIME_ABOVE_180,
+    TIME_ABOVE_250,
 )
 
 
@@ -104,14 +111,14 @@ class GlycemicMetrics:
     @property
     def gri_hypo(self) -> float:
         """Return the hypoglycemia component of the GRI: VLow + 0.8 x Low."""
-        very_low = self.in_ranges["time_below_54"]
-        return very_low + 0.8 * (self.in_ranges["time_below_70"] - very_low)
+        very_low = self.in_ranges[TIME_BELOW_54.key]
+        return very_low + 0.8 * (self.in_ranges[TIME_BELOW_70.key] - very_low)
 
     @property
     def gri_hyper(self) -> float:
         """Return the hyperglycemia component of the GRI: VHigh + 0.5 x High."""
-        very_high = self.in_ranges["time_above_250"]
-        return very_high + 0.5 * (self.in_ranges["time_above_180"] - very_high)
+        very_high = self.in_ranges[TIME_ABOVE_250.key]
+        return very_high + 0.5 * (self.in_ranges[TIME_ABOVE_180.key] - very_high)
 
     @property
     def gri(self) -> float:
@@ -187,16 +194,9 @@ class Totals:
 
 def wear(readings: int, period: timedelta) -> float:
     """Return the share (%) of a period that readings cover, 5 minutes each, at most 100."""
-    return min(100 * readings * READING_SPAN / period, 100.0)
+    return min(100 * readings * READING_INTERVAL / period, 100.0)
 
 
 def gmi(mean_mg_dl: float) -> float:
     """Return the glucose management indicator (%) of a mean glucose in mg/dL."""
     return GMI_INTERCEPT + GMI_SLOPE * mean_mg_dl
-
-
-def compute(values: Iterable[int], period: timedelta) -> GlycemicMetrics | None:
-    """Return the metrics of the readings (mg/dL) of a period, or None without any."""
-    totals = Totals()
-    totals.add_all(values)
-    return totals.metrics(period)

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import itertools
 import math
 
-from .share.const import MAX_COUNT, MAX_MINUTES
+from .cadence import GAP, READING_INTERVAL
+from .share import MAX_COUNT, MAX_MINUTES
 
-READING_INTERVAL = timedelta(minutes=5)
 MIN_WAIT = timedelta(seconds=15)
 MAX_WAIT = timedelta(minutes=5)
 # Polls a reading on average: one for every reading, and a second for every other one
@@ -36,8 +36,6 @@ LEARN_LIMIT = timedelta(minutes=30)
 RECENT_READS = 16
 # A poll timer may fire up to a second early; never poll before a reading is due.
 TIMER_SLACK = timedelta(seconds=1)
-# Two readings further apart than this have a hole between them.
-GAP = READING_INTERVAL * 1.5
 # When to look for a hole's readings again, counted from the poll that first saw it.
 # Backlogs (a phone back online, a sensor's backfill) mostly arrive within minutes of the
 # newer readings, stragglers later; a hole that never fills (a warm-up) costs ten reads.
@@ -48,7 +46,7 @@ def window_since(since: datetime, now: datetime) -> tuple[int, int]:
     """Return the minutes and count that reach back to a moment, within Share's limits."""
     # At least a minute, even when Share's clock runs ahead of ours.
     minutes = min(MAX_MINUTES, max(1, math.ceil((now - since).total_seconds() / 60) + 1))
-    return minutes, min(MAX_COUNT, minutes // 5 + 2)
+    return minutes, min(MAX_COUNT, timedelta(minutes=minutes) // READING_INTERVAL + 2)
 
 
 @dataclass(slots=True)
@@ -328,9 +326,9 @@ class Poller:
     coordinator and the benchmark drive the same object.
     """
 
-    def __init__(self, scheduler: PollScheduler | None = None) -> None:
+    def __init__(self) -> None:
         """Start with no readings known."""
-        self.scheduler = scheduler or PollScheduler()
+        self.scheduler = PollScheduler()
         self.backfill = Backfill()
         self._known: set[datetime] = set()
         # The recent successful reads: when, and the oldest reading time each could return.

@@ -23,9 +23,19 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import ATTR_OUT_OF_RANGE, CONF_UNIT, MGDL
-from .coordinator import METRIC_PERIODS, CgmConfigEntry, CgmCoordinator, CgmData
+from .coordinator import CgmConfigEntry, CgmCoordinator, CgmData
 from .entity import CgmEntity
-from .metrics import RANGES, GlucoseRange, GlycemicMetrics
+from .metrics import (
+    TIME_ABOVE_180,
+    TIME_ABOVE_250,
+    TIME_BELOW_54,
+    TIME_BELOW_70,
+    TIME_IN_RANGE,
+    TIME_IN_TIGHT_RANGE,
+    GlucoseRange,
+    GlycemicMetrics,
+)
+from .periods import DAY, FORTNIGHT, PERIODS, QUARTER, Period
 from .share import OutOfRange, Trend
 from .units import precision, rate_to_unit, to_unit
 
@@ -48,6 +58,8 @@ class CgmSensorEntityDescription(SensorEntityDescription):
     needs_fresh: bool = True
     """Whether the value is shown only while the newest reading is fresh."""
     in_glucose_unit: bool = False
+    in_rate_unit: bool = False
+    """Whether the value is a rate of change, shown in the entry's unit per minute."""
     threshold: int | None = None
     """The glucose limit (mg/dL) named in the entity name, in the entry's unit."""
 
@@ -120,6 +132,7 @@ SENSORS: tuple[CgmSensorEntityDescription, ...] = (
         key="rate_of_change",
         translation_key="rate_of_change",
         state_class=SensorStateClass.MEASUREMENT,
+        in_rate_unit=True,
         value_fn=_rate,
     ),
     CgmSensorEntityDescription(
@@ -150,72 +163,99 @@ class Metric:
 
     key: str
     value_fn: Callable[[GlycemicMetrics], float]
+    enabled_by_default: tuple[Period, ...] = ()
+    """The periods whose sensor of the metric is enabled by default."""
     in_glucose_unit: bool = False
     unit: str | None = PERCENTAGE
     threshold: int | None = None
+    """The glucose limit (mg/dL) named in the sensor name."""
 
 
-def _in_range(band: GlucoseRange) -> Callable[[GlycemicMetrics], float]:
-    return lambda metrics: metrics.in_ranges[band.key]
+def _share_in(band: GlucoseRange, *enabled_by_default: Period) -> Metric:
+    """Return the metric of the share of readings in a range."""
+    return Metric(
+        band.key,
+        lambda metrics: metrics.in_ranges[band.key],
+        enabled_by_default=enabled_by_default,
+        threshold=band.limit,
+    )
 
 
+# The figures of the consensus's 14-day report, the 90-day GMI (the span an A1C reflects)
+# and the 24-hour figures that were there before are enabled by default. The rest is there
+# to be enabled: see the README.
 METRICS: tuple[Metric, ...] = (
-    Metric("mean_glucose", lambda metrics: metrics.mean, in_glucose_unit=True, unit=MGDL),
+    Metric(
+        "mean_glucose",
+        lambda metrics: metrics.mean,
+        enabled_by_default=(DAY, FORTNIGHT),
+        in_glucose_unit=True,
+        unit=MGDL,
+    ),
     Metric("sd", lambda metrics: metrics.sd, in_glucose_unit=True, unit=MGDL),
-    Metric("gmi", lambda metrics: metrics.gmi),
-    Metric("cv", lambda metrics: metrics.cv),
-    *(Metric(band.key, _in_range(band), threshold=band.limit) for band in RANGES),
-    Metric("gri", lambda metrics: metrics.gri, unit=None),
+    Metric("gmi", lambda metrics: metrics.gmi, enabled_by_default=(FORTNIGHT, QUARTER)),
+    Metric("cv", lambda metrics: metrics.cv, enabled_by_default=(DAY, FORTNIGHT)),
+    _share_in(TIME_IN_RANGE, DAY, FORTNIGHT),
+    _share_in(TIME_IN_TIGHT_RANGE, FORTNIGHT),
+    _share_in(TIME_BELOW_70, DAY, FORTNIGHT),
+    _share_in(TIME_BELOW_54, FORTNIGHT),
+    _share_in(TIME_ABOVE_180, DAY, FORTNIGHT),
+    _share_in(TIME_ABOVE_250, FORTNIGHT),
+    Metric("gri", lambda metrics: metrics.gri, enabled_by_default=(FORTNIGHT,), unit=None),
     Metric("gri_hypo", lambda metrics: metrics.gri_hypo, unit=None),
     Metric("gri_hyper", lambda metrics: metrics.gri_hyper, unit=None),
 )
 
-PERIODS: tuple[tuple[str, timedelta], ...] = tuple(
-    zip(("24h", "14d", "30d", "90d"), METRIC_PERIODS, strict=True)
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of a period has readings, with a sensor per period.
+
+    Any reading makes it available: it tells why the period's metrics are not.
+    """
+
+    key: str
+    value_fn: Callable[[GlycemicMetrics | None], float]
+    unit: str | None
+    precision: int
+    enabled_by_default: bool
+    """Whether its sensor is enabled by default in the periods shown by default."""
+
+
+COVERAGE: tuple[Coverage, ...] = (
+    Coverage(
+        "wear",
+        lambda metrics: round(metrics.wear, 2) if metrics else 0.0,
+        PERCENTAGE,
+        1,
+        enabled_by_default=True,
+    ),
+    Coverage(
+        "readings",
+        lambda metrics: metrics.readings if metrics else 0,
+        None,
+        0,
+        enabled_by_default=False,
+    ),
 )
-# The figures of the consensus's 14-day report, the 90-day GMI (the span an A1C reflects)
-# and the wear that tells why they are unavailable; the 24-hour figures that were there
-# before. The rest is there to be enabled: see the README.
-ENABLED_BY_DEFAULT = frozenset(
-    {
-        *(f"{key}_24h" for key in ("mean_glucose", "cv", "time_in_range", "wear")),
-        *(f"{key}_24h" for key in ("time_below_70", "time_above_180")),
-        *(f"{key}_14d" for key in ("mean_glucose", "gmi", "cv", "gri", "wear")),
-        *(f"{band.key}_14d" for band in RANGES),
-        "gmi_90d",
-        "wear_90d",
-    }
-)
 
 
-def _complete(period: timedelta) -> Callable[[CgmData], bool]:
-    """Return whether the readings cover enough of the period (metrics.COMPLETE)."""
-
-    def available_fn(data: CgmData) -> bool:
-        metrics = data.metrics.get(period)
-        return metrics is not None and metrics.complete
-
-    return available_fn
-
-
-def _readings(period: timedelta) -> Callable[[CgmData, str], dict[str, Any]]:
-    """Return the attribute with the number of readings behind a metric."""
-
-    def attributes_fn(data: CgmData, _unit: str) -> dict[str, Any]:
-        metrics = data.metrics.get(period)
-        return {"readings": metrics.readings if metrics else 0}
-
-    return attributes_fn
-
-
-def _metric_sensor(metric: Metric, suffix: str, period: timedelta) -> CgmSensorEntityDescription:
+def _metric_sensor(metric: Metric, period: Period) -> CgmSensorEntityDescription:
     """Return the sensor of a metric over a period, unavailable with too little data."""
 
     def value_fn(data: CgmData, _: str) -> float | None:
         metrics = data.metrics.get(period)
         return round(metric.value_fn(metrics), 2) if metrics else None
 
-    key = f"{metric.key}_{suffix}"
+    def available_fn(data: CgmData) -> bool:
+        metrics = data.metrics.get(period)
+        return metrics is not None and metrics.complete
+
+    def attributes_fn(data: CgmData, _unit: str) -> dict[str, Any]:
+        metrics = data.metrics.get(period)
+        return {"readings": metrics.readings if metrics else 0}
+
+    key = f"{metric.key}_{period.key}"
     return CgmSensorEntityDescription(
         key=key,
         translation_key=key,
@@ -225,51 +265,37 @@ def _metric_sensor(metric: Metric, suffix: str, period: timedelta) -> CgmSensorE
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=metric.unit,
         suggested_display_precision=None if metric.in_glucose_unit else 1,
-        entity_registry_enabled_default=key in ENABLED_BY_DEFAULT,
+        entity_registry_enabled_default=period in metric.enabled_by_default,
         in_glucose_unit=metric.in_glucose_unit,
         threshold=metric.threshold,
         needs_fresh=False,
-        available_fn=_complete(period),
+        available_fn=available_fn,
         value_fn=value_fn,
-        attributes_fn=_readings(period),
+        attributes_fn=attributes_fn,
     )
 
 
-def _coverage_sensors(suffix: str, period: timedelta) -> list[CgmSensorEntityDescription]:
-    """Return the wear and reading-count sensors of a period: available with any data."""
-
-    def wear(data: CgmData, _: str) -> float:
-        metrics = data.metrics.get(period)
-        return round(metrics.wear, 2) if metrics else 0.0
-
-    def readings(data: CgmData, _: str) -> int:
-        metrics = data.metrics.get(period)
-        return metrics.readings if metrics else 0
-
-    return [
-        CgmSensorEntityDescription(
-            key=f"{name}_{suffix}",
-            translation_key=f"{name}_{suffix}",
-            state_class=SensorStateClass.MEASUREMENT,
-            native_unit_of_measurement=unit,
-            suggested_display_precision=precision,
-            entity_registry_enabled_default=f"{name}_{suffix}" in ENABLED_BY_DEFAULT,
-            needs_fresh=False,
-            value_fn=value_fn,
-        )
-        for name, unit, precision, value_fn in (
-            ("wear", PERCENTAGE, 1, wear),
-            ("readings", None, 0, readings),
-        )
-    ]
+def _coverage_sensor(coverage: Coverage, period: Period) -> CgmSensorEntityDescription:
+    """Return the sensor of a period's coverage: available with any data."""
+    key = f"{coverage.key}_{period.key}"
+    return CgmSensorEntityDescription(
+        key=key,
+        translation_key=key,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=coverage.unit,
+        suggested_display_precision=coverage.precision,
+        entity_registry_enabled_default=coverage.enabled_by_default and period.shown_by_default,
+        needs_fresh=False,
+        value_fn=lambda data, _: coverage.value_fn(data.metrics.get(period)),
+    )
 
 
 METRIC_SENSORS: tuple[CgmSensorEntityDescription, ...] = tuple(
     description
-    for suffix, period in PERIODS
+    for period in PERIODS
     for description in (
-        *(_metric_sensor(metric, suffix, period) for metric in METRICS),
-        *_coverage_sensors(suffix, period),
+        *(_metric_sensor(metric, period) for metric in METRICS),
+        *(_coverage_sensor(coverage, period) for coverage in COVERAGE),
     )
 )
 
@@ -302,7 +328,7 @@ class CgmSensor(CgmEntity, SensorEntity):
         if description.in_glucose_unit:
             self._attr_suggested_unit_of_measurement = self._unit
             self._attr_suggested_display_precision = precision(self._unit)
-        elif description.key == "rate_of_change":
+        elif description.in_rate_unit:
             self._attr_native_unit_of_measurement = f"{self._unit}/min"
             self._attr_suggested_display_precision = precision(self._unit) + 1
         if description.threshold is not None:

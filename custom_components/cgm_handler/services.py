@@ -78,7 +78,7 @@ def _loaded_entry(hass: HomeAssistant, entry_id: str) -> CgmConfigEntry:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="entry_not_loaded",
-            translation_placeholders={"title": entry.title},
+            translation_placeholders={"entry_id": entry_id},
         )
     return entry
 

@@ -14,15 +14,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 import pytest
 
-from custom_components.cgm_handler.share import (
-    APPLICATION_IDS,
-    BASE_URLS,
-    GlucoseReading,
-    OutOfRange,
-    Region,
+from custom_components.cgm_handler.share.client import ShareClient, parse_readings, service_url
+from custom_components.cgm_handler.share.const import APPLICATION_IDS, BASE_URLS, Region
+from custom_components.cgm_handler.share.exceptions import (
     ShareAccountLockedError,
     ShareAuthenticationError,
-    ShareClient,
     ShareConnectionError,
     ShareError,
     ShareInvalidArgumentError,
@@ -31,10 +27,8 @@ from custom_components.cgm_handler.share import (
     ShareServerError,
     ShareSessionError,
     ShareUnrecognizedServerError,
-    Trend,
-    parse_readings,
-    service_url,
 )
+from custom_components.cgm_handler.share.models import GlucoseReading, OutOfRange, Trend
 
 if TYPE_CHECKING:
     import aiohttp

@@ -24,9 +24,9 @@ from custom_components.cgm_handler.share import (
     OUT_OF_RANGE_LOW,
     OutOfRange,
     ShareClient,
-    ShareSessionError,
     Trend,
 )
+from custom_components.cgm_handler.share.exceptions import ShareSessionError
 from scripts.share_simulator import (
     TREND_NAMES,
     Backlog,

@@ -1,30 +1,21 @@
-"""Asynchronous client of the Dexcom Share service; it does not use Home Assistant."""
+"""Asynchronous client of the Dexcom Share service; it does not use Home Assistant.
 
-from .client import ShareClient, parse_readings, service_url
-from .const import (
-    APPLICATION_IDS,
-    BASE_URLS,
-    MAX_COUNT,
-    MAX_MINUTES,
-    Region,
-)
+The package exports what the integration uses; the rest is in its modules.
+"""
+
+from .client import ShareClient, service_url
+from .const import MAX_COUNT, MAX_MINUTES, Region
 from .exceptions import (
     ShareAccountLockedError,
     ShareAuthenticationError,
-    ShareConnectionError,
     ShareError,
-    ShareInvalidArgumentError,
     ShareInvalidResponseError,
     ShareNullSessionError,
-    ShareServerError,
-    ShareSessionError,
     ShareUnrecognizedServerError,
 )
 from .models import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, GlucoseReading, OutOfRange, Trend
 
 __all__ = [
-    "APPLICATION_IDS",
-    "BASE_URLS",
     "MAX_COUNT",
     "MAX_MINUTES",
     "OUT_OF_RANGE_HIGH",
@@ -35,15 +26,10 @@ __all__ = [
     "ShareAccountLockedError",
     "ShareAuthenticationError",
     "ShareClient",
-    "ShareConnectionError",
     "ShareError",
-    "ShareInvalidArgumentError",
     "ShareInvalidResponseError",
     "ShareNullSessionError",
-    "ShareServerError",
-    "ShareSessionError",
     "ShareUnrecognizedServerError",
     "Trend",
-    "parse_readings",
     "service_url",
 ]

@@ -22,7 +22,8 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.cgm_handler.const import DOMAIN
-from custom_components.cgm_handler.statistics import hour_start, import_issue_id
+from custom_components.cgm_handler.history import hour_start
+from custom_components.cgm_handler.statistics import import_issue_id
 from scripts.share_simulator import ShareSimulator
 from tests.database import (
     DatabaseFault,

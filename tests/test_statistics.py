@@ -36,19 +36,15 @@ from sqlalchemy.exc import OperationalError
 from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.coordinator import CgmCoordinator
 from custom_components.cgm_handler.history import (
+    HOUR,
     STORAGE_VERSION as HISTORY_VERSION,
+    hour_start,
     storage_key,
     stored_form,
     to_ms,
 )
 from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW
-from custom_components.cgm_handler.statistics import (
-    HOUR,
-    STATISTICS,
-    build_metadata,
-    hour_start,
-    statistic_id,
-)
+from custom_components.cgm_handler.statistics import STATISTICS, build_metadata, statistic_id
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
 from tests.helpers import assert_hours_match, by_hour, make_entry, published

@@ -54,10 +54,9 @@ from homeassistant.util.unit_conversion import BloodGlucoseConcentrationConverte
 from sqlalchemy.exc import SQLAlchemyError
 
 from .const import DOMAIN, LOGGER, MGDL
-from .history import ReadingHistory
+from .history import HOUR, ReadingHistory, hour_start
 from .metrics import RANGES, GlucoseRange, GlycemicMetrics
 
-HOUR: Final = timedelta(hours=1)
 RETRY_FIRST: Final = timedelta(seconds=30)
 RETRY_MAX: Final = timedelta(minutes=5)
 """While imports fail, the waiting hours are read back after 30 s, 1, 2, 4 and 5 minutes."""
@@ -107,11 +106,6 @@ STATISTICS: Final[tuple[HourlyStatistic, ...]] = (
 def statistic_id(entry_id: str, key: str) -> str:
     """Return the id of one statistic of an entry: stable, without account or username."""
     return f"{DOMAIN}:{key}_{entry_id.lower()}"
-
-
-def hour_start(moment: datetime) -> datetime:
-    """Return the start of the UTC hour of an instant."""
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def build_metadata(statistic: HourlyStatistic, entry_id: str, title: str) -> StatisticMetaData:

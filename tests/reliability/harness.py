@@ -109,10 +109,10 @@ FINE = 30 * MINUTE
 # the rest, so these are simulated seconds: a timed-out poll takes no real time.
 TIMEOUT_DELAY = 12.0
 KEYS = [statistic.key for statistic in STATISTICS]
-# The coordinator is named after the account (the entry's title).
+# The coordinator is named after the entry id, never after the account.
 ALLOWED_ERRORS = {
-    "Error fetching {title} data": "fault",
-    "Authentication failed while fetching {title} data": "auth",
+    "Error fetching {name} data": "fault",
+    "Authentication failed while fetching {name} data": "auth",
 }
 DATABASE_LOCK = 20.0
 """Real seconds another program holds SQLite's write lock: more than the recorder retries."""
@@ -915,7 +915,7 @@ class Runner:
                 (
                     kind
                     for prefix, kind in ALLOWED_ERRORS.items()
-                    if message.startswith(prefix.format(title=self.entry.title))
+                    if message.startswith(prefix.format(name=f"{DOMAIN} {self.entry.entry_id}"))
                 ),
                 None,
             )

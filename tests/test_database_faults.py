@@ -11,12 +11,10 @@ from datetime import timedelta
 import threading
 from typing import Any
 
-from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
@@ -24,7 +22,6 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.cgm_handler.const import DOMAIN
 from custom_components.cgm_handler.history import hour_start
 from custom_components.cgm_handler.statistics import import_issue_id
-from scripts.share_simulator import ShareSimulator
 from tests.database import (
     DatabaseFault,
     database_fault,
@@ -32,9 +29,9 @@ from tests.database import (
     persistent_database,
     recorder_db_url,
 )
-from tests.test_statistics import Run, check_hours
+from tests.test_statistics import Run, check_hours, run
 
-__all__ = ["database_fault", "database_proxy", "persistent_database", "recorder_db_url"]
+__all__ = ["database_fault", "database_proxy", "persistent_database", "recorder_db_url", "run"]
 
 pytestmark = pytest.mark.freeze_time("2026-03-10T12:43:00+00:00")
 
@@ -49,18 +46,6 @@ LOCKED_FOR = 20.0
 def recorder_config() -> dict[str, Any]:
     """Record no entity states, and retry a failing database briefly."""
     return {"exclude": {"domains": ["sensor", "binary_sensor"]}, **RECORDER_RETRIES}
-
-
-@pytest.fixture
-def run(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    simulator: ShareSimulator,
-    mock_config_entry: MockConfigEntry,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Run:
-    """Return a run of the simulator's account, not set up yet."""
-    return Run(hass, freezer, simulator, mock_config_entry, monkeypatch)
 
 
 def issue(hass: HomeAssistant, run: Run) -> ir.IssueEntry | None:

@@ -296,16 +296,12 @@ class StatisticsImporter:
         while self.sent:
             sent = dict(self.sent)
             rows = await self._async_read(min(sent), max(sent) + HOUR, {"mean", "min", "max"})
-            if rows is None:
-                self._busy = False
-                self.waiting.update(self.sent)
-                self.sent.clear()
-                self._failed()
-                return
-            missed = self._compare(sent, rows)
+            missed = list(self.sent) if rows is None else self._compare(sent, rows)
             if missed:
+                # The hours sent again meanwhile wait too: the retry compares them anew.
                 self._busy = False
-                self.waiting.update(missed)
+                self.waiting.update(missed, self.sent)
+                self.sent.clear()
                 self._failed()
                 return
         self._busy = False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+import secrets
 import socket
 import sqlite3
 import threading
@@ -162,3 +163,33 @@ def proxied(url: str) -> Iterator[tuple[DatabaseProxy, str]]:
         yield proxy, proxy.url(url)
     finally:
         proxy.down()
+
+
+class ScratchDatabase:
+    """A database of its own on a PostgreSQL server, for one run, dropped afterwards."""
+
+    def __init__(self, server_url: str, prefix: str) -> None:
+        """Name a new database on the server of server_url (any database of it)."""
+        self.name = f"{prefix}_{secrets.token_hex(4)}"
+        parts = urlsplit(server_url)
+        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
+        self._admin = urlunsplit(parts._replace(path="/postgres"))
+
+    def _execute(self, statement: str) -> None:
+        import psycopg2  # noqa: PLC0415 - only where PostgreSQL is used
+
+        connection = psycopg2.connect(self._admin)
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            connection.close()
+
+    def create(self) -> None:
+        """Create the database."""
+        self._execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        """Drop the database, closing what is still connected to it."""
+        self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')

@@ -213,6 +213,13 @@ class LogRecord:
         own = self.logger == INTEGRATION_LOGGER or self.logger.startswith(f"{INTEGRATION_LOGGER}.")
         return own or DOMAIN in self.text
 
+    def caused_by(self, tolerated: Iterable[tuple[str, str]]) -> bool:
+        """Tell whether a test caused this on purpose: (logger prefix, message prefix) pairs."""
+        return any(
+            self.logger.startswith(logger) and self.message.startswith(message)
+            for logger, message in tolerated
+        )
+
     @property
     def exempt(self) -> bool:
         """Tell whether this is the loader's notice about every custom integration."""
@@ -246,15 +253,20 @@ class LogScan:
     exempted: list[LogRecord] = field(default_factory=list)
 
 
-def scan_log(records: Iterable[LogRecord]) -> LogScan:
-    """Count the records of or about cgm_handler; collect those at WARNING or above."""
+def scan_log(records: Iterable[LogRecord], tolerated: Iterable[tuple[str, str]] = ()) -> LogScan:
+    """Count the records of or about cgm_handler; collect those at WARNING or above.
+
+    tolerated: (logger prefix, message prefix) of records a test caused on purpose.
+    """
     scan = LogScan()
+    tolerated = tuple(tolerated)
     for record in records:
         if not record.concerns_integration:
             continue
         scan.counts[record.level] += 1
         if record.level in FAILING_LEVELS:
-            (scan.exempted if record.exempt else scan.failures).append(record)
+            exempt = record.exempt or record.caused_by(tolerated)
+            (scan.exempted if exempt else scan.failures).append(record)
     return scan
 
 
@@ -616,6 +628,8 @@ class LiveTest:
         self.entry_id = ""
         """CGM Handler's entry, once a step added it."""
         self.secrets: set[str] = {DEMO_PASSWORD}
+        self.tolerated: list[tuple[str, str]] = []
+        """Records a step causes on purpose (see scan_log)."""
 
     def new_report(self) -> Report:
         """Return the run's empty report."""
@@ -744,7 +758,7 @@ class LiveTest:
         if not log and not self.report.failures:
             self.fail(f"no log at {self.hass.log_path}")
         records = parse_log(log)
-        self.report.scan = scan_log(records)
+        self.report.scan = scan_log(records, self.tolerated)
         if log and not self.report.scan.counts:
             # The integration logs at DEBUG during setup and the loader names it at every
             # start: finding none of that means the log was not understood, not that it is clean.

@@ -17,7 +17,13 @@ integrations. Then the steps (Smoke.steps):
    (username, password, region, unit and a collapsed section "advanced" with server_url);
 4. glucose state: a numeric sensor.demo_glucose, one of the newest readings;
 5. statistics: at least 20 hours of the imported glucose statistics
-   (recorder/statistics_during_period over the websocket API).
+   (recorder/statistics_during_period over the websocket API);
+6. with CGM_TEST_POSTGRES set (a PostgreSQL URL), the recorder runs on a database of its own
+   on that server, reached through a proxy, and a last step stops the database: the proxy
+   refuses connections, as a stopped server does, while the entry is reloaded (it fetches
+   Share's 24 hours again) and for 40 s after; then every complete hour of the statistics
+   must equal the simulator's readings, without a restart. The recorder's errors and the
+   integration's warning about unwritten statistics are expected meanwhile.
 
 Then live_ha stops Home Assistant (SIGTERM, then SIGKILL) and the simulator, a slow stop of
 either being a failure, and fails on any warning, error or critical record in
@@ -28,19 +34,27 @@ session id in it. Prints a short report and exits 0 (PASS) or 1 (FAIL).
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 import json
+import math
+import os
 import platform
 import secrets
+import statistics
 import sys
 from typing import Any, Final
 
+from scripts.database_faults import DatabaseProxy, ScratchDatabase
 from scripts.live_ha import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
     DOMAIN,
     GLUCOSE_ENTITY,
+    INTEGRATION_LOGGER,
     LiveTest,
     LiveTestError,
     as_dict,
@@ -59,6 +73,16 @@ RECENT_READINGS: Final = 3  # the sensor shows one of the newest published readi
 DEFAULT_TIMEOUT: Final = 360.0
 RUNNING_TIMEOUT: Final = 120.0
 STATISTICS_TIMEOUT: Final = 90.0
+POSTGRES_ENV: Final = "CGM_TEST_POSTGRES"
+DATABASE_DOWN: Final = 40.0
+"""Seconds the database refuses connections: the read-back 30 s after the first fails too."""
+RECOVERY_TIMEOUT: Final = 240.0
+# What the recorder and the integration log, on purpose, while the database is down.
+DATABASE_DOWN_RECORDS: Final = (
+    ("homeassistant.components.recorder", ""),
+    ("homeassistant.helpers.recorder", ""),
+    (INTEGRATION_LOGGER, "The statistics are not written yet"),
+)
 
 
 # --- Pure helpers (tests/test_smoke_helpers.py) ----------------------------------------------
@@ -152,6 +176,38 @@ def statistics_problems(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return problems
 
 
+def hourly_truth(readings: Sequence[tuple[datetime, int]]) -> dict[int, list[int]]:
+    """Return the readings' values by the epoch milliseconds of their UTC hour."""
+    hours: dict[int, list[int]] = defaultdict(list)
+    for time, value in readings:
+        start = time.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        hours[int(start.timestamp() * 1000)].append(value)
+    return hours
+
+
+def hour_problems(
+    glucose: Mapping[int, Mapping[str, Any]],
+    counts: Mapping[int, Mapping[str, Any]],
+    truth: Mapping[int, list[int]],
+) -> list[str]:
+    """Return the hours whose statistics differ from their readings (empty: all exact)."""
+    problems = []
+    for hour, values in sorted(truth.items()):
+        row, count = glucose.get(hour), counts.get(hour)
+        want = (statistics.fmean(values), min(values), max(values), len(values))
+        got = (
+            (row or {}).get("mean"),
+            (row or {}).get("min"),
+            (row or {}).get("max"),
+            (count or {}).get("mean"),
+        )
+        if None in got or not all(
+            math.isclose(float(a), float(b), rel_tol=1e-9) for a, b in zip(got, want, strict=True)
+        ):
+            problems.append(f"{hour_label(hour)}: {got} instead of {want}")
+    return problems
+
+
 # --- The run --------------------------------------------------------------------------------
 
 
@@ -160,6 +216,30 @@ class Smoke(LiveTest):
 
     name = "smoke"
 
+    def __init__(self, args: argparse.Namespace) -> None:
+        """Prepare the run; on PostgreSQL, a database of its own behind a proxy."""
+        super().__init__(args)
+        self.database: ScratchDatabase | None = None
+        self.proxy: DatabaseProxy | None = None
+        if server := os.environ.get(POSTGRES_ENV):
+            self.database = ScratchDatabase(server, "cgm_smoke")
+            self.proxy = DatabaseProxy.for_url(server)
+
+    def configuration(self) -> dict[str, Any]:
+        """Return the configuration; on PostgreSQL, the recorder goes through the proxy."""
+        config = super().configuration()
+        if self.database is not None and self.proxy is not None:
+            config["recorder"]["db_url"] = self.proxy.url(self.database.url)
+        return config
+
+    async def start(self) -> str:
+        """Create the database and start its proxy first, on PostgreSQL."""
+        if self.database is not None and self.proxy is not None:
+            await asyncio.to_thread(self.database.create)
+            self.proxy.start()
+            self.say(f"recorder on PostgreSQL database {self.database.name}, through a proxy")
+        return await super().start()
+
     async def steps(self) -> None:
         """Run the steps after the start, in order; a new step is one more line here."""
         await self.step("onboarding", self.onboard())
@@ -167,6 +247,9 @@ class Smoke(LiveTest):
         await self.step("config flow", self.add_entry())
         await self.step("glucose state", self.wait_for_state())
         await self.step("statistics", self.wait_for_statistics())
+        if self.proxy is not None:
+            down_and_back = self.database_down_and_back(self.proxy)
+            await self.step("database down and back", down_and_back, limit=None)
 
     async def onboard(self) -> str:
         """Create the owner over the onboarding API and take an access token."""
@@ -243,6 +326,56 @@ class Smoke(LiveTest):
         if problems := statistics_problems(rows):
             raise LiveTestError("statistics: " + "; ".join(problems[:5]))
         return f"{len(rows)} hourly rows of {statistic_id} (at least {MIN_STATISTICS_ROWS})"
+
+    async def database_down_and_back(self, proxy: DatabaseProxy) -> str:
+        """Refuse the database's connections during a reload; then every hour must be exact."""
+        self.tolerated.extend(DATABASE_DOWN_RECORDS)
+        proxy.down()
+        try:
+            path = f"/api/config/config_entries/entry/{self.entry_id}/reload"
+            await self.api.request("POST", path)
+            await asyncio.sleep(DATABASE_DOWN)
+        finally:
+            proxy.up()
+        hours = await self.wait_for("every complete hour exact", self.exact_hours, RECOVERY_TIMEOUT)
+        return f"database down {DATABASE_DOWN:.0f} s during a reload; then {hours} hours exact"
+
+    async def exact_hours(self) -> int | None:
+        """Return how many complete hours equal the readings, or None while one differs."""
+        ids = {key: f"{DOMAIN}:{key}_{self.entry_id.lower()}" for key in ("glucose", "readings")}
+        now = datetime.now(UTC)
+        command = {
+            "type": "recorder/statistics_during_period",
+            "start_time": (now - timedelta(hours=25)).isoformat(),
+            "statistic_ids": list(ids.values()),
+            "period": "hour",
+            "types": ["mean", "min", "max"],
+        }
+        result = as_dict(await self.api.ws_command(command), "statistics")
+        rows = {
+            key: {int(row["start"]): row for row in result.get(sid) or []}
+            for key, sid in ids.items()
+        }
+        # The hours wholly inside Share's 24 hours, up to the last whole one.
+        first, last = now - timedelta(hours=23), now - timedelta(hours=1)
+        readings = self.simulator.published_readings(DEMO_USERNAME)
+        truth = hourly_truth([(r.time, r.value) for r in readings if first <= r.time])
+        whole = {
+            hour: values
+            for hour, values in truth.items()
+            if first.timestamp() * 1000 <= hour <= last.timestamp() * 1000
+        }
+        if hour_problems(rows["glucose"], rows["readings"], whole):
+            return None
+        return len(whole)
+
+    def clean_up(self) -> None:
+        """Drop the database too, on PostgreSQL."""
+        if self.proxy is not None:
+            self.proxy.down()
+        if self.database is not None:
+            self.database.drop()
+        super().clean_up()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

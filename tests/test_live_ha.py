@@ -169,6 +169,23 @@ def test_scan_log_exempts_only_the_loader_notice() -> None:
     assert scan.counts == {"DEBUG": 1, "INFO": 1, "WARNING": 4, "ERROR": 1, "CRITICAL": 1}
 
 
+def test_scan_log_tolerates_only_what_a_step_caused() -> None:
+    """Records matching a (logger, message) prefix pair are exempt; the rest still fail."""
+    lines = [
+        line("ERROR", "homeassistant.components.recorder.core", "Unhandled error, cgm_handler"),
+        line("WARNING", "custom_components.cgm_handler", "The statistics are not written yet"),
+        line("WARNING", "custom_components.cgm_handler", "Something else"),
+    ]
+    tolerated = [
+        ("homeassistant.components.recorder", ""),
+        ("custom_components.cgm_handler", "The statistics are not written yet"),
+    ]
+    scan = scan_log(parse_log("\n".join(lines)), tolerated)
+    assert [record.message for record in scan.failures] == ["Something else"]
+    assert len(scan.exempted) == 2
+    assert len(scan_log(parse_log("\n".join(lines))).failures) == 3
+
+
 def test_the_notice_with_a_traceback_is_not_exempt() -> None:
     scan = scan_log(parse_log(f"{LOADER_NOTICE}\nTraceback (most recent call last):"))
     assert not scan.exempted

@@ -5,7 +5,9 @@ scripts/live_ha.py, which it runs on, is tested in tests/test_live_ha.py.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
+import statistics
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -14,7 +16,15 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.cgm_handler.const import DOMAIN
 from scripts.live_ha import DEMO_PASSWORD
-from scripts.smoke import flow_input, form_problems, glucose_problems, statistics_problems
+from scripts.smoke import (
+    flow_input,
+    form_problems,
+    glucose_problems,
+    hour_label,
+    hour_problems,
+    hourly_truth,
+    statistics_problems,
+)
 
 NEW_FORM: dict[str, Any] = {
     "type": "form",
@@ -123,3 +133,22 @@ def test_statistics_problems() -> None:
         "hour 2026-03-01 12:00 UTC: outside 39-401 (90.0, 402.0)",
         "hour 2026-03-01 12:00 UTC: min, mean or max missing ([None, 120.5, 150])",
     ]
+
+
+def test_hour_problems_finds_every_hour_that_differs() -> None:
+    """An hour whose mean, bounds or count differ from its readings is named; exact ones not."""
+    start = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    readings = [(start + timedelta(minutes=5 * i), 100 + i) for i in range(24)]
+    truth = hourly_truth(readings)
+    assert sorted(len(values) for values in truth.values()) == [12, 12]
+    glucose = {
+        hour: {"mean": statistics.fmean(v), "min": min(v), "max": max(v)}
+        for hour, v in truth.items()
+    }
+    counts = {hour: {"mean": len(v)} for hour, v in truth.items()}
+    assert hour_problems(glucose, counts, truth) == []
+
+    first, second = sorted(truth)
+    short = {**counts, second: {"mean": 11}}
+    assert len(hour_problems(glucose, short, truth)) == 1
+    assert hour_problems({second: glucose[second]}, counts, truth)[0].startswith(hour_label(first))

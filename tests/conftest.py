@@ -76,6 +76,18 @@ def integration_environment(request: pytest.FixtureRequest) -> None:
     request.getfixturevalue("enable_custom_integrations")
 
 
+@pytest.fixture
+async def hass(hass: HomeAssistant) -> AsyncGenerator[HomeAssistant]:
+    """Home Assistant, whose background work ends before it stops.
+
+    The statistics are read back in the recorder's executor after each import; a read still
+    running when the test's Home Assistant stops and closes the in-memory SQLite database
+    would crash the interpreter.
+    """
+    yield hass
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+
 def deprecation_reports(records: Iterable[logging.LogRecord]) -> list[str]:
     """Return Home Assistant's reports of deprecated calls made by this integration.
 

@@ -196,6 +196,8 @@ class StatisticsImporter:
         instance = get_instance(self.hass)
         ids = {statistic_id(self.entry.entry_id, s.key): s.key for s in STATISTICS}
         await self._async_recorder_done()
+        if self.hass.is_stopping:
+            return None  # the recorder is closing its database; the next start reads again
         try:
             rows = await instance.async_add_executor_job(
                 statistics_during_period, self.hass, start, end, set(ids), "hour", None, types
@@ -219,6 +221,8 @@ class StatisticsImporter:
             try:
                 await asyncio.wait_for(asyncio.shield(done), RECORDER_WAIT.total_seconds())
             except TimeoutError:
+                if self.hass.is_stopping:
+                    return
                 self._note_failing("the recorder is waiting for its database")
             else:
                 return
@@ -352,6 +356,8 @@ class StatisticsImporter:
     @callback
     def _failed(self) -> None:
         """Read the database again later, waiting longer each time."""
+        if self.hass.is_stopping:
+            return
         self._note_failing(f"{len(self.waiting)} hours not held by the recorder")
         self._failures += 1
         delay = min(RETRY_FIRST * 2 ** (self._failures - 1), RETRY_MAX)

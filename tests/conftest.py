@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator, Generator, Iterable
 from datetime import timedelta
 import logging
 
+from homeassistant.components.recorder import Recorder
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
@@ -73,18 +74,21 @@ def integration_environment(request: pytest.FixtureRequest) -> None:
     if "hass" not in request.fixturenames:
         return
     request.getfixturevalue("recorder_mock")
+    request.getfixturevalue("background_work_done")
     request.getfixturevalue("enable_custom_integrations")
 
 
 @pytest.fixture
-async def hass(hass: HomeAssistant) -> AsyncGenerator[HomeAssistant]:
-    """Home Assistant, whose background work ends before it stops.
+async def background_work_done(
+    hass: HomeAssistant, recorder_mock: Recorder
+) -> AsyncGenerator[None]:
+    """Let the integration's background work end before the recorder stops.
 
     The statistics are read back in the recorder's executor after each import; a read still
-    running when the test's Home Assistant stops and closes the in-memory SQLite database
-    would crash the interpreter.
+    running when the test's recorder closes its in-memory SQLite database would crash the
+    interpreter.
     """
-    yield hass
+    yield
     await hass.async_block_till_done(wait_background_tasks=True)
 
 

@@ -202,7 +202,7 @@ class StatisticsImporter:
             rows = await instance.async_add_executor_job(
                 statistics_during_period, self.hass, start, end, set(ids), "hour", None, types
             )
-        except SQLAlchemyError as err:
+        except (SQLAlchemyError, RuntimeError) as err:  # RuntimeError: not connected yet
             self._note_failing(f"could not read them back: {err}")
             return None
         return {

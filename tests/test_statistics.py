@@ -7,16 +7,20 @@ poll came after it was published and while it was still in Dexcom's 24-hour wind
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
+import threading
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.db_schema import Statistics, StatisticsMeta
 from homeassistant.components.recorder.models import StatisticMeanType
 from homeassistant.components.recorder.statistics import get_metadata, statistics_during_period
+from homeassistant.components.recorder.tasks import RecorderTask
 from homeassistant.components.recorder.util import session_scope
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -420,6 +424,40 @@ async def test_unreadable_counts_are_retried(
     assert calls == 3
     check_hours(await run.rows(), run.obtainable())
     assert "The recorder holds the statistics again" in caplog.text
+
+
+class BusyTask(RecorderTask):
+    """A recorder task that holds the recorder's thread until released."""
+
+    def __init__(self) -> None:
+        """Hold the thread from when it starts until released."""
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def run(self, instance: Recorder) -> None:
+        """Hold the recorder's thread."""
+        self.started.set()
+        self.release.wait(10)
+
+
+async def test_read_back_waits_for_the_task_the_recorder_is_running(run: Run) -> None:
+    """A read-back waits for the task the recorder's thread is running.
+
+    The recorder's queue is empty while its thread runs the last task taken from it (an
+    import, say): the read-back must still come after it.
+    """
+    await run.setup()
+    importer = run.entry.runtime_data.statistics
+    await async_wait_recording_done(run.hass)
+    busy = BusyTask()
+    get_instance(run.hass).queue_task(busy)
+    assert await run.hass.async_add_executor_job(busy.started.wait, 10)
+    waiting = asyncio.ensure_future(importer._async_recorder_done())
+    # Real time passes (the test's clock is frozen): the thread is still held.
+    await run.hass.async_add_executor_job(busy.release.wait, 0.3)
+    assert not waiting.done()
+    busy.release.set()
+    await waiting
 
 
 async def test_hours_beyond_the_window_are_rebuilt_from_the_history(

@@ -43,6 +43,7 @@ from homeassistant.components.recorder.statistics import (
     async_add_external_statistics,
     statistics_during_period,
 )
+from homeassistant.components.recorder.tasks import SynchronizeTask
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import PERCENTAGE
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -215,8 +216,11 @@ class StatisticsImporter:
 
         A recorder that waits for its database (a locked SQLite file) is not hurried:
         the imports are still in its queue. After 30 minutes the person is told.
+        The marker goes in always: the recorder's own `async_block_till_done` returns at
+        once when its queue is empty, even while its thread still runs the last import.
         """
-        done = asyncio.ensure_future(get_instance(self.hass).async_block_till_done())
+        done = self.hass.loop.create_future()
+        get_instance(self.hass).queue_task(SynchronizeTask(done))
         while True:
             try:
                 await asyncio.wait_for(asyncio.shield(done), RECORDER_WAIT.total_seconds())

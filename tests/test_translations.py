@@ -12,12 +12,15 @@ from homeassistant.const import ATTR_FRIENDLY_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
+import voluptuous as vol
 
 from custom_components.cgm_handler.const import DOMAIN
 from scripts.share_simulator import ShareSimulator
+from scripts.translation_schema import SCHEMA
 from tests.helpers import make_entry, setup_entry
 
 INTEGRATION = Path(__file__).parent.parent / "custom_components" / DOMAIN
+STRINGS = INTEGRATION / "strings.json"
 TRANSLATIONS = sorted((INTEGRATION / "translations").glob("*.json"))
 LANGUAGES = {"da", "de", "en", "es", "fi", "fr", "it", "ja", "nb", "nl", "pl", "pt", "sv"}
 
@@ -42,7 +45,7 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in Formatter().parse(text) if name is not None}
 
 
-ENGLISH = dict(texts(load(INTEGRATION / "strings.json")))
+ENGLISH = dict(texts(load(STRINGS)))
 
 
 def test_every_language_is_shipped() -> None:
@@ -96,3 +99,30 @@ async def test_language_change_keeps_entity_ids(
     assert state is not None
     name = german["entity.binary_sensor.urgent_low_soon.name"]
     assert state.attributes[ATTR_FRIENDLY_NAME] == f"jane {name}"
+
+
+@pytest.mark.parametrize("path", [STRINGS, *TRANSLATIONS], ids=lambda path: path.stem)
+def test_home_assistant_schema(path: Path) -> None:
+    """Each file passes Home Assistant's translation schema, which scripts/validate applies."""
+    SCHEMA(load(path))
+
+
+@pytest.mark.parametrize(
+    ("section", "bad"),
+    [
+        ({"issues": {"x": {"title": "T"}}}, "an issue without a description"),
+        ({"exceptions": {"x": {"message": "Siehe <b>hier</b>"}}}, "HTML"),
+        ({"exceptions": {"x": {"message": "Siehe https://www.dexcom.com"}}}, "a URL"),
+        ({"exceptions": {"x": {"message": "Konto '{title}'"}}}, "a quoted placeholder"),
+        ({"exceptions": {"x": {"message": "Konto {0}"}}}, "a numbered placeholder"),
+        ({"exceptions": {"x": {"message": "Fehler "}}}, "a trailing space"),
+        ({"entity": {"sensor": {"trend": {"state": {"flat": "{x}"}}}}}, "a placeholder in a state"),
+        ({"selector": {"unit": {"options": {"mg/dL": "mg/dL"}}}}, "an option key with /"),
+        ({"services": {"get": {"name": "Get"}}}, "an action without a description"),
+        ({"entitty": {}}, "an unknown section"),
+    ],
+)
+def test_schema_rejects(section: dict[str, Any], bad: str) -> None:
+    """The schema rejects what hassfest rejects."""
+    with pytest.raises(vol.Invalid):
+        SCHEMA(section)

@@ -24,7 +24,10 @@ waits, the stop and the log check with its one exemption. The steps (BrowserTest
    metrics, the AGP image (loaded, 800 pixels wide) and the statistics graphs, with no
    "unavailable" and no "Entity not available";
 5. the options flow changes the high limit and the high binary sensor follows;
-6. the diagnostics download holds none of the demo password, session ids or account id.
+6. the diagnostics download holds none of the demo password, session ids or account id;
+7. in German (Home Assistant's language and the owner's profile language): the config flow's
+   form and its error, the device page and the options form show German labels and entity
+   names, and none of the English texts of strings.json (beyond words German shares).
 
 On every page: no raw translation key (component.cgm_handler.) and no broken image. At the
 end, no WARNING or ERROR of or about cgm_handler in home-assistant.log.
@@ -123,6 +126,19 @@ VOICE_MODULES: Final = {
         '"""Stand-in: scripts/browser."""\n\n\nclass AudioProcessor:\n    """Unused."""\n'
     ),
 }
+# The German pass (step 7): its language, and the sections of strings.json whose English
+# texts must not show on its pages.
+GERMAN: Final = "de"
+GERMAN_SECTIONS: Final = ("config", "options", "selector", "entity")
+SAME_IN_GERMAN: Final = frozenset({"Region", "Trend"})
+FLOW_DIALOG: Final = "dialog-data-entry-flow"
+# Home Assistant's warning, on a change of its language, for each platform of each loaded
+# integration (cgm_handler.sensor as backup.sensor): a test's deliberate change.
+LANGUAGE_CHANGE_RECORD: Final = (
+    "homeassistant.helpers.translation",
+    f"Failed to load integration for translation: Invalid domain {DOMAIN}.",
+)
+DEVICE_PAGE: Final = "ha-config-device-page"
 BRANDS_PATH: Final = "/api/brands/"
 OUR_BRAND_PATH: Final = f"/api/brands/integration/{DOMAIN}/"
 
@@ -156,13 +172,16 @@ def page_function(parameters: str, body: str) -> str:
 
 
 # Every text node and the label-like attributes; style and script contents are left out.
-# visibleOnly skips elements without a layout box.
+# visibleOnly skips elements without a layout box; within (a selector) keeps to the first
+# element that matches, wherever it is.
 PAGE_TEXT_JS: Final = page_function(
-    "visibleOnly",
+    "{visibleOnly, within}",
     """
   const out = [];
   const skip = new Set(["STYLE", "SCRIPT", "TEMPLATE", "NOSCRIPT"]);
-  walk(document, (node) => {
+  const root = within ? deepAll(within)[0] : document;
+  if (!root) return "";
+  const visit = (node) => {
     if (node.nodeType === Node.TEXT_NODE) {
       const text = node.textContent.trim();
       if (text) out.push(text);
@@ -177,7 +196,9 @@ PAGE_TEXT_JS: Final = page_function(
       if (value) out.push(value);
     }
     return true;
-  });
+  };
+  if (root.shadowRoot) walk(root.shadowRoot, visit);
+  walk(root, visit);
   return out.join("\\n");
 """,
 )
@@ -294,6 +315,31 @@ def add_demo_history(config_dir: Path, entry_id: str) -> None:
         readings.setdefault(to_ms(reading.time), reading.value)
     content = storage_file(path.name, HISTORY_VERSION, stored_form(readings))
     path.write_text(json.dumps(content), encoding="utf-8")
+
+
+def flat_texts(node: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Return the texts of a translation file by dotted key."""
+    texts: dict[str, str] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            texts |= flat_texts(value, f"{prefix}{key}.")
+        else:
+            texts[f"{prefix}{key}"] = str(value)
+    return texts
+
+
+def german_texts() -> tuple[dict[str, str], set[str]]:
+    """Return the German texts by key, and the English ones German must not show."""
+    folder = ROOT / "custom_components" / DOMAIN
+    english = flat_texts(json.loads((folder / "strings.json").read_text(encoding="utf-8")))
+    path = folder / "translations" / f"{GERMAN}.json"
+    german = flat_texts(json.loads(path.read_text(encoding="utf-8")))
+    left = {
+        text
+        for key, text in english.items()
+        if key.split(".", 1)[0] in GERMAN_SECTIONS and text not in SAME_IN_GERMAN
+    }
+    return german, left
 
 
 def runtime_venv(release: str) -> str:
@@ -415,6 +461,7 @@ class BrowserTest(LiveTest):
             await self.step("4 dashboard", self.dashboard(page))
             await self.step("5 options flow", self.options_flow(page))
             await self.step("6 diagnostics", self.diagnostics(page))
+            await self.step("7 in German", self.in_german(page))
         except self.errors:
             with contextlib.suppress(PlaywrightError):
                 await page.screenshot(path=self.shots / "failure.png", full_page=True)
@@ -441,9 +488,9 @@ class BrowserTest(LiveTest):
 
     # --- checks on every page ------------------------------------------------------------
 
-    async def page_text(self, page: Page, *, visible: bool = False) -> str:
-        """Return the page's text through shadow roots."""
-        return str(await page.evaluate(PAGE_TEXT_JS, visible))
+    async def page_text(self, page: Page, *, visible: bool = False, within: str = "") -> str:
+        """Return the page's text through shadow roots, or that of one element."""
+        return str(await page.evaluate(PAGE_TEXT_JS, {"visibleOnly": visible, "within": within}))
 
     async def settle(self, page: Page) -> None:
         """Wait for the network to calm down (bounded) and a moment for rendering."""
@@ -784,6 +831,101 @@ class BrowserTest(LiveTest):
         return (
             f"{download.suggested_filename}: {len(text)} bytes, keys {sorted(data)[:4]}, no secret"
         )
+
+    # --- 7. in German -------------------------------------------------------------------
+
+    async def in_german(self, page: Page) -> str:
+        """Set German as Home Assistant's and the owner's language; check the pages again.
+
+        Forms, states and repairs follow the profile's language; entity names follow Home
+        Assistant's own, which names them when the entry's platforms set up.
+        """
+        self.tolerated.append(LANGUAGE_CHANGE_RECORD)
+        await self.api.ws_command({"type": "config/core/update", "language": GERMAN})
+        await self.api.ws_command(
+            {"type": "frontend/set_user_data", "key": "language", "value": {"language": GERMAN}}
+        )
+        await page.evaluate(f"localStorage.setItem('selectedLanguage', '\"{GERMAN}\"')")
+        disable = {"type": "config_entries/disable", "entry_id": self.entry_id}
+        await self.api.ws_command({**disable, "disabled_by": "user"})
+        await self.api.ws_command({**disable, "disabled_by": None})
+        german, english = german_texts()
+        form = await self.german_config_flow(page, german, english)
+        names = await self.german_device_page(page, german, english)
+        options = await self.german_options_flow(page, german, english)
+        return f"{form}; {names}; {options}; no English text of strings.json left"
+
+    async def check_german(self, page: Page, where: str, english: set[str], within: str) -> str:
+        """Check the page as every page; fail on an English text of strings.json in `within`.
+
+        Only within CGM Handler's part of the page: the example dashboard's title, in the
+        sidebar, is English in every language.
+        """
+        text = await self.check_page(page, where)
+        ours = await self.page_text(page, within=within)
+        if left := sorted(english & set(ours.splitlines())):
+            raise LiveTestError(f"{where}: English left in German: {', '.join(left)}")
+        return text
+
+    async def german_config_flow(
+        self, page: Page, german: dict[str, str], english: set[str]
+    ) -> str:
+        """Open the config flow in German, submit a wrong password, see the German error."""
+        await page.goto(f"{self.hass.base_url}/config/integrations/dashboard/add?domain={DOMAIN}")
+        # Home Assistant asks first whether to set up the integration.
+        await page.get_by_role("button", name="OK", exact=True).first.click()
+        await page.get_by_text(german["config.step.user.title"]).first.wait_for()
+        await page.locator("input[name='username']").first.wait_for()
+        text = await self.check_german(page, "config flow form in German", english, FLOW_DIALOG)
+        fields = ("username", "password", "region", "unit")
+        labels = [german[f"config.step.user.data.{field}"] for field in fields]
+        if missing := [label for label in labels if label not in text]:
+            raise LiveTestError(f"the German config flow form lacks the labels {missing}")
+        await self.type_into(page, "username", DEMO_USERNAME)
+        await self.type_into(page, "password", WRONG_PASSWORD)
+        advanced = german["config.step.user.sections.advanced.name"]
+        await page.get_by_text(advanced, exact=True).first.click()
+        await self.type_into(page, "server_url", self.simulator_origin)
+        await page.get_by_role("button", name="OK", exact=True).click()
+        error = german["config.error.invalid_auth"]
+        await page.get_by_text(error.split(".", 1)[0]).first.wait_for()
+        await self.check_german(page, "config flow error in German", english, FLOW_DIALOG)
+        await page.keyboard.press("Escape")
+        return f"config flow labels {labels} and its error in German"
+
+    async def german_device_page(
+        self, page: Page, german: dict[str, str], english: set[str]
+    ) -> str:
+        """Open the device page in German: German entity names, no English one."""
+        await page.goto(f"{self.hass.base_url}/config/integrations/integration/{DOMAIN}")
+        devices = await self.api.ws_command({"type": "config/device_registry/list"})
+        device = next(
+            item
+            for item in devices or []  # type: ignore[attr-defined]
+            if self.entry_id in item.get("config_entries", [])
+        )
+        await page.goto(f"{self.hass.base_url}/config/devices/device/{device['id']}")
+        await page.get_by_text(german["entity.sensor.glucose.name"], exact=True).first.wait_for()
+        text = await self.check_german(page, "device page in German", english, DEVICE_PAGE)
+        keys = ("sensor.glucose", "sensor.trend", "sensor.reading_time", "binary_sensor.high")
+        names = [german[f"entity.{key}.name"] for key in keys]
+        if missing := [name for name in names if name not in text]:
+            raise LiveTestError(f"the German device page lacks the entity names {missing}")
+        return f"entities {names}"
+
+    async def german_options_flow(
+        self, page: Page, german: dict[str, str], english: set[str]
+    ) -> str:
+        """Open the options form in German; its fields have German labels."""
+        await page.goto(f"{self.hass.base_url}/config/integrations/integration/{DOMAIN}")
+        await page.get_by_role("button", name="Konfigurieren", exact=True).first.click()
+        await page.get_by_text(german["options.step.init.title"]).first.wait_for()
+        await self.check_german(page, "options form in German", english, FLOW_DIALOG)
+        high = german["options.step.init.data.high"]
+        if (await page.evaluate_handle(LABELLED_INPUT_JS, high)).as_element() is None:
+            raise LiveTestError(f"the German options form has no field labelled {high}")
+        await page.keyboard.press("Escape")
+        return f"options form with {high!r}"
 
     def clean_up(self) -> None:
         """Remove the browser's profile, and the configuration unless --keep."""

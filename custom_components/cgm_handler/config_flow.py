@@ -101,7 +101,6 @@ REGION_SELECTOR: Final = SelectSelector(
 UNIT_SELECTOR: Final = SelectSelector(
     SelectSelectorConfig(
         options=[MGDL, MMOLL],
-        translation_key=CONF_UNIT,
         mode=SelectSelectorMode.DROPDOWN,
     )
 )

@@ -1,4 +1,4 @@
-"""Glucose forecasts side by side: ours, Nightscout's AR2 and a 15-minute straight line.
+"""Glucose forecasts side by side on data no choice was made on, with 95 % intervals.
 
 Inputs:
 - simglucose 0.2.11 (the UVa/Padova type-1 simulator) in its own venv: adolescents, adults
@@ -8,16 +8,21 @@ Inputs:
   away, no averaging), rounded and clipped like Dexcom: below 40 is LOW (39), above 400
   HIGH (401). The default scenario has little hypoglycaemia, so on a share of meals the
   bolus is larger (an overestimated meal); the share and factor are printed.
+  Evaluated on EVALUATION_SEEDS; anything fitted or chosen uses CHOOSING_SEED and the
+  FITTING patients instead (--fit, --candidates), never an evaluation seed.
 - The project's Share simulator (scripts/share_simulator): its readings over the period,
-  with a signal loss on some days, so gaps occur.
+  with a signal loss on some days, so gaps occur. People 1-10 are evaluated, 11-20 choose.
 
-Figures, per method and input, pooled over the patients:
-- RMSE and MAE of the forecast 15 and 30 minutes ahead, against the reading then; over
-  the readings where every method forecasts and the later reading is within 40-400.
+Figures, per method and input, pooled over the patients, each with a 95 % bootstrap
+interval over patients (the patients are drawn again with replacement, BOOTSTRAP times;
+the methods are compared on the same draws):
+- RMSE of the forecast 15 and 30 minutes ahead, against the reading then; over the
+  readings where every method forecasts and the later reading is within 40-400.
 - "Urgent low soon": the alert is on at a reading when its forecast is at or below 55 mg/dL
-  within 20 minutes. An alert episode is a run of consecutive readings with the alert on.
-  A hypo event starts with 3 consecutive readings at or below 54 mg/dL (15 minutes) and
-  ends with 3 consecutive readings at or above 70 (the 2019 consensus).
+  within 20 minutes (then the method's alert rule). An alert episode is a run of
+  consecutive readings with the alert on. A hypo event starts with 3 consecutive readings
+  at or below 54 mg/dL (15 minutes) and ends with 3 consecutive readings at or above 70
+  (the 2019 consensus).
   - sensitivity: the share of events with the alert on at a reading 10 to 30 minutes
     before the event starts;
   - lead time: event start minus the start of the alert episode holding the first such
@@ -25,7 +30,8 @@ Figures, per method and input, pooled over the patients:
   - false alerts per patient-day: alert episodes with no reading at or below 54 mg/dL from
     their start to 30 minutes after it.
   - at AR2's false-alert rate: each method's alert level is swept (40-100 mg/dL); the
-    sensitivity at the highest level whose false-alert rate is at most AR2's at 55.
+    sensitivity at the highest level whose false-alert rate is at most AR2's at 55, and
+    its difference from AR2's sensitivity at 55.
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ from datetime import UTC, datetime, timedelta
 import hashlib
 import json
 import math
+import operator
 import os
 from pathlib import Path
+import random
 import statistics
 import subprocess
 import sys
@@ -94,27 +102,54 @@ def linear(readings: Sequence[GlucoseReading]) -> Forecast | None:
 
 
 Method = Callable[[Sequence[GlucoseReading]], Forecast | None]
-METHODS: dict[str, Method] = {"ours": forecast, "AR2": ar2, "linear 15 min": linear}
+Rule = Callable[[Sequence[GlucoseReading], Sequence[float | None], float], list[bool]]
+
+
+def plain(
+    readings: Sequence[GlucoseReading], lowest: Sequence[float | None], level: float
+) -> list[bool]:
+    """Return the alert at each reading: on while the lowest forecast is at or below the level."""
+    del readings
+    return [value is not None and value <= level for value in lowest]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A forecast and the alert rule on it."""
+
+    method: Method
+    rule: Rule = plain
+
+
+METHODS: dict[str, Candidate] = {
+    "ours": Candidate(forecast),
+    "AR2": Candidate(ar2),
+    "linear 15 min": Candidate(linear),
+}
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 SIMULATE = ROOT / "scripts" / "bench_forecast_sim.py"
+PLOT = ROOT / "scripts" / "bench_forecast_plot.py"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cgm_handler"
 TRACES = CACHE / "bench_forecast"
 
 GROUPS = ("adolescent", "adult", "child")
-# The patients whose traces may fit or choose a method; never evaluated.
+# The patients whose traces may fit a method; never evaluated.
 FITTING = tuple(f"{group}#010" for group in GROUPS)
 DEFAULT_PATIENTS = tuple(f"{group}#{n:03}" for group in GROUPS for n in range(1, 5))
 FULL_PATIENTS = tuple(f"{group}#{n:03}" for group in GROUPS for n in range(1, 10))
 FIT_DAYS = 6.0
 SHARE_PEOPLE = range(1, 11)
-SHARE_FITTING = range(11, 21)  # Share simulator people who may choose a method
+SHARE_CHOOSING = range(11, 21)  # Share simulator people who may choose a method
 SHARE_DAYS = 7.0
-SEED = 20260301
+CHOOSING_SEED = 20260301  # simglucose seed of every fit and choice; never evaluated
+EVALUATION_SEEDS = (1, 2, 3)
 TRACE_VERSION = "simglucose 0.2.11, trace 1"  # change when bench_forecast_sim.py's output does
 BOLUS_SHARE = 0.3
 BOLUS_FACTOR = 1.5
+BOOTSTRAP = 1000
+BOOTSTRAP_SEED = 1
 
 TAIL = 24  # readings handed to a method: 2 hours, more than any method needs
 URGENT_LOW = 55
@@ -127,6 +162,7 @@ WARN_LATEST = 10
 FALSE_WINDOW = 30
 SWEEP = range(40, 101)
 STEP = timedelta(minutes=5)
+ERROR_HORIZONS = (15, 30)
 
 
 @dataclass
@@ -174,7 +210,7 @@ def simulated(name: str, days: float, seed: int) -> Trace:
             key=lambda m: abs(m - minutes),
         )
         readings.append(reading(start + timedelta(minutes=minutes), samples[nearest]))
-    return Trace(name, readings)
+    return Trace(f"{name} seed {seed}", readings)
 
 
 def share_simulator(person: int, days: float) -> Trace:
@@ -203,7 +239,7 @@ class Scored:
 def score(trace: Trace, method: Method) -> Scored:
     """Run a method at every reading of a trace."""
     lowest: list[float | None] = []
-    predicted: dict[int, list[float | None]] = {15: [], 30: []}
+    predicted: dict[int, list[float | None]] = {horizon: [] for horizon in ERROR_HORIZONS}
     readings = trace.readings
     for index in range(len(readings)):
         result = method(readings[max(0, index + 1 - TAIL) : index + 1])
@@ -251,29 +287,17 @@ def index_at(readings: Sequence[GlucoseReading], moment: datetime) -> int:
 
 @dataclass
 class Alerts:
-    """Alert figures of one method on one input at one level."""
+    """Alert figures of one method on one patient at one level."""
 
     events: int = 0
     warned: int = 0
     leads: list[float] = field(default_factory=list)
     false: int = 0
-    days: float = 0.0
-
-    @property
-    def sensitivity(self) -> float:
-        """Return the share of events warned, in %."""
-        return 100 * self.warned / self.events if self.events else math.nan
-
-    @property
-    def false_per_day(self) -> float:
-        """Return the false alerts per patient-day."""
-        return self.false / self.days
 
 
-def alerts(trace: Trace, lowest: Sequence[float | None], level: float, into: Alerts) -> None:
-    """Add a trace's alert figures at an alert level."""
-    readings = trace.readings
-    on = [value is not None and value <= level for value in lowest]
+def alerts(readings: Sequence[GlucoseReading], on: Sequence[bool]) -> Alerts:
+    """Return a trace's alert figures, given whether the alert is on at each reading."""
+    into = Alerts()
     episode_start: list[int | None] = []
     for index, active in enumerate(on):
         if not active:
@@ -300,92 +324,280 @@ def alerts(trace: Trace, lowest: Sequence[float | None], level: float, into: Ale
             into.warned += 1
             began = episode_start[warned] or warned
             into.leads.append((begins - readings[began].time) / timedelta(minutes=1))
-    into.days += trace.days
+    return into
 
 
 @dataclass
-class Row:
-    """The figures of one method on one input."""
+class Patient:
+    """What one method did on one patient."""
 
-    errors: dict[int, list[float]]
-    at_55: Alerts
+    squares: dict[int, float]
+    """Per horizon, the sum of squared errors."""
+    counts: dict[int, int]
+    days: float
     sweep: dict[int, Alerts]
+    """Per alert level, the alert figures."""
 
 
-def evaluate(traces: Sequence[Trace], methods: dict[str, Method]) -> dict[str, Row]:
-    """Return each method's figures over the traces."""
-    rows = {
-        name: Row({15: [], 30: []}, Alerts(), {level: Alerts() for level in SWEEP})
-        for name in methods
+def evaluate(trace: Trace, candidates: dict[str, Candidate]) -> dict[str, Patient]:
+    """Return each candidate's figures on one trace."""
+    readings = trace.readings
+    scored = {name: score(trace, c.method) for name, c in candidates.items()}
+    by_time = {r.time: r for r in readings}
+    squares = {name: dict.fromkeys(ERROR_HORIZONS, 0.0) for name in candidates}
+    counts = dict.fromkeys(ERROR_HORIZONS, 0)
+    for horizon in ERROR_HORIZONS:
+        for index, now in enumerate(readings):
+            later = by_time.get(now.time + timedelta(minutes=horizon))
+            if later is None or later.out_of_range:
+                continue
+            values = [s.predicted[horizon][index] for s in scored.values()]
+            if None in values:
+                continue
+            counts[horizon] += 1
+            for name, value in zip(scored, values, strict=True):
+                squares[name][horizon] += ((value or 0.0) - later.value) ** 2
+    return {
+        name: Patient(
+            squares[name],
+            dict(counts),
+            trace.days,
+            {
+                level: alerts(readings, c.rule(readings, scored[name].lowest, level))
+                for level in SWEEP
+            },
+        )
+        for name, c in candidates.items()
     }
-    for trace in traces:
-        scored = {name: score(trace, method) for name, method in methods.items()}
-        by_time = {r.time: r for r in trace.readings}
-        for horizon in (15, 30):
-            for index, now in enumerate(trace.readings):
-                later = by_time.get(now.time + timedelta(minutes=horizon))
-                if later is None or later.out_of_range:
-                    continue
-                values = [s.predicted[horizon][index] for s in scored.values()]
-                if None in values:
-                    continue
-                for name, value in zip(scored, values, strict=True):
-                    rows[name].errors[horizon].append((value or 0.0) - later.value)
-        for name, s in scored.items():
-            alerts(trace, s.lowest, URGENT_LOW, rows[name].at_55)
-            for level, into in rows[name].sweep.items():
-                alerts(trace, s.lowest, level, into)
-    return rows
 
 
-def at_rate(row: Row, rate: float) -> tuple[float, int]:
-    """Return the sensitivity and level of the highest level with false alerts <= rate."""
-    best = max((level for level, a in row.sweep.items() if a.false_per_day <= rate), default=None)
-    if best is None:
-        return math.nan, 0
-    return row.sweep[best].sensitivity, best
+@dataclass
+class Summary:
+    """One method's pooled figures over a set of patients (weights: how often each counts)."""
+
+    rmse: dict[int, float]
+    sensitivity: float
+    false_per_day: float
+    at_rate: float
+    """Sensitivity at the highest level whose false alerts per day are at most AR2's at 55."""
+    level: int | None
+    """That level; None when every level gives more false alerts than AR2."""
 
 
-def rmse(errors: Sequence[float]) -> float:
-    """Return the root mean square of the errors."""
-    return math.sqrt(math.fsum(e * e for e in errors) / len(errors))
+class Pool:
+    """The patients of one input, as columns ready to be summed with weights."""
+
+    def __init__(self, patients: Sequence[dict[str, Patient]]) -> None:
+        """Turn each method's per-patient figures into columns."""
+        self.size = len(patients)
+        self.names = list(patients[0]) if patients else []
+        self.days = [p[self.names[0]].days for p in patients] if patients else []
+        self.counts = {h: [p[self.names[0]].counts[h] for p in patients] for h in ERROR_HORIZONS}
+        self.squares = {
+            name: {h: [p[name].squares[h] for p in patients] for h in ERROR_HORIZONS}
+            for name in self.names
+        }
+        self.columns = {
+            name: {
+                level: tuple(
+                    [getattr(p[name].sweep[level], key) for p in patients]
+                    for key in ("events", "warned", "false")
+                )
+                for level in SWEEP
+            }
+            for name in self.names
+        }
+
+    def summarise(self, weights: Sequence[int]) -> dict[str, Summary]:
+        """Return each method's figures with the patients counted by their weights."""
+
+        def total(column: Sequence[float]) -> float:
+            return math.fsum(map(operator.mul, weights, column))
+
+        days = total(self.days)
+        sums = {
+            name: {
+                level: tuple(total(column) for column in columns)
+                for level, columns in levels.items()
+            }
+            for name, levels in self.columns.items()
+        }
+        reference = sums["AR2"][URGENT_LOW][2] / days
+        result = {}
+        for name in self.names:
+
+            def sensitivity(level: int, name: str = name) -> float:
+                events, warned, _ = sums[name][level]
+                return 100 * warned / events if events else math.nan
+
+            level = max(
+                (lvl for lvl, (_, _, false) in sums[name].items() if false / days <= reference),
+                default=None,
+            )
+            result[name] = Summary(
+                {
+                    h: math.sqrt(total(self.squares[name][h]) / max(total(self.counts[h]), 1))
+                    for h in ERROR_HORIZONS
+                },
+                sensitivity(URGENT_LOW),
+                sums[name][URGENT_LOW][2] / days,
+                math.nan if level is None else sensitivity(level),
+                level,
+            )
+        return result
+
+    def curve(self, name: str) -> list[tuple[int, float, float]]:
+        """Return (level, false alerts per day, sensitivity) at each level, pooled."""
+        days = math.fsum(self.days)
+        curve = []
+        for level, (events, warned, false) in self.columns[name].items():
+            sensitivity = 100 * sum(warned) / sum(events) if sum(events) else math.nan
+            curve.append((level, sum(false) / days, sensitivity))
+        return curve
 
 
-def mae(errors: Sequence[float]) -> float:
-    """Return the mean absolute error."""
-    return math.fsum(abs(e) for e in errors) / len(errors)
+def interval(values: Sequence[float]) -> tuple[float, float]:
+    """Return the 2.5th and 97.5th percentiles, ignoring NaN."""
+    kept = sorted(v for v in values if not math.isnan(v))
+    if len(kept) < 2:
+        return math.nan, math.nan
+    cuts = statistics.quantiles(kept, n=40, method="inclusive")
+    return cuts[0], cuts[-1]
 
 
-def table(title: str, traces: Sequence[Trace], rows: dict[str, Row]) -> list[str]:
-    """Return the markdown rows of one input."""
-    reference = rows["AR2"].at_55.false_per_day
-    events = rows["AR2"].at_55.events
-    days = sum(t.days for t in traces)
-    lines = []
-    for name, row in rows.items():
-        at55 = row.at_55
-        lead = f"{statistics.median(at55.leads):.0f} min" if at55.leads else "-"
-        sensitivity, level = at_rate(row, reference)
-        at_reference = (
-            f"{sensitivity:.0f} % (at {level})" if level else "none (more false alerts even at 40)"
+@dataclass
+class Estimate:
+    """A figure and its 95 % bootstrap interval."""
+
+    value: float
+    low: float
+    high: float
+
+    def show(self, digits: int = 1, unit: str = "") -> str:
+        """Return the figure with its interval, e.g. '48 % [38-57]'."""
+        if math.isnan(self.value):
+            return "-"
+        return f"{self.value:.{digits}f}{unit} [{self.low:.{digits}f} to {self.high:.{digits}f}]"
+
+
+@dataclass
+class Figures:
+    """One method's figures on one input, with intervals."""
+
+    rmse: dict[int, Estimate]
+    sensitivity: Estimate
+    false_per_day: Estimate
+    at_rate: Estimate
+    level: int | None
+    gain: Estimate
+    """Sensitivity at AR2's false-alert rate minus AR2's sensitivity at 55, in points."""
+    events: int
+    warned: int
+    leads: list[float]
+
+
+def bootstrap(pool: Pool, patients: Sequence[dict[str, Patient]]) -> dict[str, Figures]:
+    """Return each method's figures with 95 % intervals from resampled patients."""
+    point = pool.summarise([1] * pool.size)
+    draws = random.Random(BOOTSTRAP_SEED)
+    samples = []
+    for _ in range(BOOTSTRAP):
+        weights = [0] * pool.size
+        for index in draws.choices(range(pool.size), k=pool.size):
+            weights[index] += 1
+        samples.append(pool.summarise(weights))
+
+    def estimate(value: float, drawn: Sequence[float]) -> Estimate:
+        return Estimate(value, *interval(drawn))
+
+    figures = {}
+    for name in pool.names:
+        p = point[name]
+        mine = [sample[name] for sample in samples]
+        at55 = [patient[name].sweep[URGENT_LOW] for patient in patients]
+        figures[name] = Figures(
+            {h: estimate(p.rmse[h], [s.rmse[h] for s in mine]) for h in ERROR_HORIZONS},
+            estimate(p.sensitivity, [s.sensitivity for s in mine]),
+            estimate(p.false_per_day, [s.false_per_day for s in mine]),
+            estimate(p.at_rate, [s.at_rate for s in mine]),
+            p.level,
+            estimate(
+                p.at_rate - point["AR2"].sensitivity,
+                [s[name].at_rate - s["AR2"].sensitivity for s in samples],
+            ),
+            sum(a.events for a in at55),
+            sum(a.warned for a in at55),
+            [lead for a in at55 for lead in a.leads],
         )
-        lines.append(
-            f"| {title} ({len(traces)} patients, {days:.0f} days, {events} hypos) | {name} "
-            f"| {rmse(row.errors[15]):.1f} | {mae(row.errors[15]):.1f} "
-            f"| {rmse(row.errors[30]):.1f} | {mae(row.errors[30]):.1f} "
-            f"| {at55.sensitivity:.0f} % ({at55.warned}/{at55.events}) | {lead} "
-            f"| {at55.false_per_day:.2f} | {at_reference} |"
-        )
-    return lines
+    return figures
 
 
 HEADER = (
     (
-        "| Input | Method | RMSE 15 min | MAE 15 min | RMSE 30 min | MAE 30 min | Sensitivity "
-        "| Median lead | False alerts / day | Sensitivity at AR2's false-alert rate |"
+        "| Input | Method | RMSE 15 min | RMSE 30 min | Sensitivity at 55 | Median lead "
+        "| False alerts / day at 55 | Sensitivity at AR2's false-alert rate "
+        "| Gain over AR2 (points) |"
     ),
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "|---|---|---|---|---|---|---|---|---|",
 )
+
+
+def table(title: str, traces: Sequence[Trace], figures: dict[str, Figures]) -> list[str]:
+    """Return the markdown rows of one input."""
+    days = sum(t.days for t in traces)
+    events = figures["AR2"].events
+    lines = []
+    for name, f in figures.items():
+        lead = f"{statistics.median(f.leads):.0f} min" if f.leads else "-"
+        at_rate = (
+            f"{f.at_rate.show(0, ' %')} (at {f.level})"
+            if f.level is not None
+            else "none (more false alerts even at 40)"
+        )
+        gain = f.gain.show(0) if f.level is not None else "-"
+        lines.append(
+            f"| {title} ({len(traces)} patients, {days:.0f} days, {events} hypos) | {name} "
+            f"| {f.rmse[15].show()} | {f.rmse[30].show()} "
+            f"| {f.sensitivity.show(0, ' %')} ({f.warned}/{f.events}) | {lead} "
+            f"| {f.false_per_day.show(2)} | {at_rate} | {gain} |"
+        )
+    return lines
+
+
+def report(
+    inputs: dict[str, list[Trace]], candidates: dict[str, Candidate]
+) -> tuple[list[str], dict[str, dict[str, list[tuple[int, float, float]]]]]:
+    """Return the table of every input and the curve of each method on each input."""
+    lines = list(HEADER)
+    curves = {}
+    for title, traces in inputs.items():
+        patients = [evaluate(trace, candidates) for trace in traces]
+        pool = Pool(patients)
+        lines.extend(table(title, traces, bootstrap(pool, patients)))
+        curves[title] = {name: pool.curve(name) for name in candidates}
+    return lines, curves
+
+
+def print_curves(curves: dict[str, dict[str, list[tuple[int, float, float]]]]) -> None:
+    """Print the sensitivity against false alerts per patient-day at some levels."""
+    shown = (40, 50, 55, 60, 70, 80, 90, 100)
+    for title, methods in curves.items():
+        print(f"\nSensitivity (%) / false alerts per patient-day as the level sweeps: {title}")
+        print("| Method | " + " | ".join(f"at {level}" for level in shown) + " |")
+        print("|---|" + "---|" * len(shown))
+        for name, curve in methods.items():
+            points = {level: (false, sens) for level, false, sens in curve}
+            cells = " | ".join(
+                f"{points[level][1]:.0f} / {points[level][0]:.2f}" for level in shown
+            )
+            print(f"| {name} | {cells} |")
+
+
+def plot(curves: dict[str, dict[str, list[tuple[int, float, float]]]], path: Path) -> None:
+    """Draw the curves into a PNG, with matplotlib in the benchmark's own venv."""
+    subprocess.run(  # noqa: S603
+        [BENCH_PYTHON, PLOT, str(path)], input=json.dumps(curves), check=True, text=True
+    )
 
 
 def per_call(readings: Sequence[GlucoseReading], calls: int = 20000) -> float:
@@ -454,79 +666,94 @@ def blend(first: Method, second: Method, share: float) -> Method:
     return method
 
 
-CANDIDATES: dict[str, Method] = {
-    "AR2": ar2,
-    "linear 15 min": linear,
-    "fitted trend": trend,
-    **{f"{s:g} AR2 + {1 - s:g} trend": blend(ar2, trend, s) for s in (0.5, 0.65, 0.8)},
-    **{f"{s:g} AR2 + {1 - s:g} line": blend(ar2, linear, s) for s in (0.5, 0.65, 0.8)},
-    "ours": forecast,
+CANDIDATES: dict[str, Candidate] = {
+    **METHODS,
+    "fitted trend": Candidate(trend),
+    **{f"{s:g} AR2 + {1 - s:g} line": Candidate(blend(ar2, linear, s)) for s in (0.5, 0.8)},
 }
 
 
-def simulate_all(patients: Sequence[str], days: float, jobs: int) -> list[Trace]:
+def simulate_all(patients: Sequence[str], days: float, seed: int, jobs: int) -> list[Trace]:
     """Return the simglucose traces, simulating those not cached yet."""
     with ThreadPoolExecutor(jobs) as pool:
-        return list(pool.map(lambda name: simulated(name, days, SEED), patients))
+        return list(pool.map(lambda name: simulated(name, days, seed), patients))
 
 
-def choose(*, fitting: bool, jobs: int) -> None:
-    """Print the fitted weights, or the candidates' figures on the fitting traces."""
+def choose(*, fitting: bool, full: bool, jobs: int) -> None:
+    """Print the fitted weights, or the candidates' figures on the choosing data."""
     print(f"Simulating the fitting patients, {FIT_DAYS:g} days each ...", file=sys.stderr)
-    traces = simulate_all(FITTING, FIT_DAYS, jobs)
+    traces = simulate_all(FITTING, FIT_DAYS, CHOOSING_SEED, jobs)
     if fitting:
         print("TREND_WEIGHTS: Final = {")
         for horizon, weights in fit(traces).items():
             print(f"    {horizon}: ({', '.join(f'{w:.3f}' for w in weights)}),")
         print("}")
         return
-    people = [share_simulator(person, SHARE_DAYS) for person in SHARE_FITTING]
-    lines = list(HEADER)
-    for title, inputs in (("simglucose, fitting", traces), ("Share simulator, fitting", people)):
-        lines.extend(table(title, inputs, evaluate(inputs, CANDIDATES)))
+    patients = FULL_PATIENTS if full else DEFAULT_PATIENTS
+    traces += simulate_all(patients, 3.0, CHOOSING_SEED, jobs)
+    people = [share_simulator(person, SHARE_DAYS) for person in SHARE_CHOOSING]
+    lines, curves = report(
+        {
+            f"simglucose, choosing seed {CHOOSING_SEED}": traces,
+            "Share simulator, choosing people": people,
+        },
+        CANDIDATES,
+    )
     print("\n".join(lines))
+    print_curves(curves)
 
 
 def main() -> None:
-    """Print the side-by-side table."""
+    """Print the side-by-side tables and curves."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="every evaluated patient (27)")
     parser.add_argument("--days", type=float, default=3.0, help="days per patient")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--plot", type=Path, help="draw the curves into this PNG")
     parser.add_argument(
         "--fit", action="store_true", help="fit the trend's weights on the fitting patients"
     )
     parser.add_argument(
         "--candidates",
         action="store_true",
-        help="compare candidate methods on the fitting patients and Share simulator people",
+        help="compare candidate methods on the choosing seed and Share simulator people",
     )
     args = parser.parse_args()
     if args.fit or args.candidates:
-        choose(fitting=args.fit, jobs=args.jobs)
+        choose(fitting=args.fit, full=args.full, jobs=args.jobs)
         return
     patients = FULL_PATIENTS if args.full else DEFAULT_PATIENTS
     days = args.days
     print(
-        f"Simulating {len(patients)} simglucose patients, {days:g} days each ...", file=sys.stderr
+        f"Simulating {len(patients)} simglucose patients x {len(EVALUATION_SEEDS)} seeds, "
+        f"{days:g} days each ...",
+        file=sys.stderr,
     )
+    seeds = {seed: simulate_all(patients, days, seed, args.jobs) for seed in EVALUATION_SEEDS}
     inputs = {
-        "simglucose": simulate_all(patients, days, args.jobs),
+        "simglucose, seeds " + ", ".join(map(str, EVALUATION_SEEDS)): [
+            trace for traces in seeds.values() for trace in traces
+        ],
+        **{f"simglucose, seed {seed}": traces for seed, traces in seeds.items()},
         "Share simulator": [share_simulator(person, SHARE_DAYS) for person in SHARE_PEOPLE],
     }
-    lines = list(HEADER)
-    for title, traces in inputs.items():
-        lines.extend(table(title, traces, evaluate(traces, METHODS)))
+    lines, curves = report(inputs, METHODS)
     print("\n".join(lines))
+    pooled = {title: curves[title] for title in (next(iter(inputs)), "Share simulator")}
+    print_curves(pooled)
     print(
         f"\nsimglucose: patients {', '.join(patients)}; meals of RandomScenario, BBController, "
-        f"Dexcom sensor noise, seed {SEED}; on {BOLUS_SHARE:.0%} of meals the bolus is "
-        f"{BOLUS_FACTOR:g} times the controller's. Not evaluated (kept for fitting): "
-        f"{', '.join(FITTING)}."
+        f"Dexcom sensor noise, seeds {', '.join(map(str, EVALUATION_SEEDS))}; on "
+        f"{BOLUS_SHARE:.0%} of meals the bolus is {BOLUS_FACTOR:g} times the controller's. "
+        f"Fitting and choosing use seed {CHOOSING_SEED}, the patients {', '.join(FITTING)} "
+        f"and Share simulator people {SHARE_CHOOSING.start}-{SHARE_CHOOSING.stop - 1}; "
+        f"intervals: 95 %, {BOOTSTRAP} bootstrap draws of the patients."
     )
-    print(
-        f"ours: {per_call(inputs['simglucose'][0].readings):.1f} µs per forecast (24 h of readings)"
-    )
+    first = seeds[EVALUATION_SEEDS[0]][0].readings
+    print(f"ours: {per_call(first):.1f} µs per forecast (24 h of readings)")
+    if args.plot:
+        plot(pooled, args.plot)
+        print(f"curves drawn into {args.plot}")
 
 
 if __name__ == "__main__":

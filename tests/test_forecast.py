@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+import math
 
 import pytest
 
@@ -18,7 +19,7 @@ from custom_components.cgm_handler.forecast import (
     urgent_low_soon,
 )
 from custom_components.cgm_handler.share import GlucoseReading, Trend
-from scripts.bench_forecast import kalman, linear, trend
+from scripts.bench_forecast import Trace, blend, kalman, linear, personal_trend, trend
 
 START = datetime(2026, 3, 1, 8, tzinfo=UTC)
 FIVE = timedelta(minutes=5)
@@ -245,3 +246,27 @@ def test_old_out_of_range_reading_is_not_needed() -> None:
     assert forecast(readings(values)) is not None
     assert linear(readings(values)) is not None
     assert linear(readings(values[:4])) is None
+
+
+def test_personal_trend_learns_the_person_after_a_day() -> None:
+    """The personal trend uses the shared weights for a day, then fits the person's own.
+
+    On a smooth wave (3-hour period), day one's forecast is AR2 blended with the shared
+    trend; on day two, the weights fitted to the wave forecast 30 minutes ahead better.
+    """
+    wave = [round(140 + 60 * math.sin(2 * math.pi * i / 36)) for i in range(2 * 288)]
+    trace = Trace("wave", readings(wave))
+    personal = personal_trend(trace)
+    shared = blend(forecast, trend, 0.5)
+    first_day = trace.readings[: 288 - 7]
+    assert personal(first_day) == shared(first_day)
+
+    def error(method: Callable[..., Forecast | None]) -> float:
+        total = 0.0
+        for end in range(300, 2 * 288 - 6):
+            result = method(trace.readings[:end])
+            assert result is not None
+            total += abs(result.at(30) - wave[end - 1 + 6])
+        return total
+
+    assert error(personal) < 0.6 * error(shared)

@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import hashlib
+import itertools
 import json
 import math
 import operator
@@ -215,10 +216,8 @@ def kalman(slope_noise: float, reading_noise: float, damping: float) -> Method:
 Method = Callable[[Sequence[GlucoseReading]], Forecast | None]
 
 
-def linear(readings: Sequence[GlucoseReading]) -> Forecast | None:
-    """Forecast along the least-squares line through the last 15 minutes of readings."""
-    if (recent := usable(readings, LINEAR_READINGS)) is None:
-        return None
+def line(recent: Sequence[GlucoseReading]) -> tuple[float, float, float]:
+    """Return the least-squares line through readings: now, slope (mg/dL/min), RMS residual."""
     newest = recent[-1]
     ages = [-minutes_between(reading, newest) for reading in recent]
     values = [float(reading.value) for reading in recent]
@@ -232,7 +231,18 @@ def linear(readings: Sequence[GlucoseReading]) -> Forecast | None:
         / spread
     )
     now = mean_value - slope * mean_age
-    return make_forecast(newest.time, [now + slope * minutes for minutes in HORIZONS])
+    residual = math.sqrt(
+        math.fsum((v - now - slope * a) ** 2 for a, v in zip(ages, values, strict=True)) / len(ages)
+    )
+    return now, slope, residual
+
+
+def linear(readings: Sequence[GlucoseReading]) -> Forecast | None:
+    """Forecast along the least-squares line through the last 15 minutes of readings."""
+    if (recent := usable(readings, LINEAR_READINGS)) is None:
+        return None
+    now, slope, _ = line(recent)
+    return make_forecast(recent[-1].time, [now + slope * minutes for minutes in HORIZONS])
 
 
 Rule = Callable[[Sequence[GlucoseReading], Sequence[float | None], float], list[bool]]
@@ -279,6 +289,65 @@ def held(margin: float = ALERT_MARGIN) -> Rule:
         ]
 
     return rule
+
+
+def steady_fall(
+    count: int,
+    wobble: float | None,
+    steepest: float = 0.0,
+    *,
+    lasting: int = 1,
+    gate: float = math.inf,
+) -> Rule:
+    """Return AR2's held alert, or on a steady fall along its least-squares line.
+
+    At each reading the line through the newest `count` readings counts as a forecast when
+    the fall is steady: its slope is below -`steepest` mg/dL/min and its RMS residual at
+    most `wobble` mg/dL (None: each reading lower than the one before instead), at this
+    reading and the `lasting` - 1 before it, and AR2's lowest forecast is at most `gate`
+    mg/dL above the level. The alert is held on the lower of that line and AR2's forecast.
+    """
+    hold = held()
+    last: list[tuple[object, object, list[float]]] = []  # the lines of the last trace
+
+    def rule(
+        readings: Sequence[GlucoseReading], lowest: Sequence[float | None], level: float
+    ) -> list[bool]:
+        if not last or last[0][0] is not readings or last[0][1] is not lowest:
+            lines = [
+                steady_line(readings[max(0, i + 1 - count) : i + 1], count, wobble, steepest)
+                for i in range(len(readings))
+            ]
+            lasted = [
+                max(lines[max(0, i + 1 - lasting) : i + 1]) if i + 1 >= lasting else math.inf
+                for i in range(len(lines))
+            ]
+            last[:] = [(readings, lowest, lasted)]
+        lines = last[0][2]
+        lower = [
+            value if value is None or value > level + gate else min(value, lines[i])
+            for i, value in enumerate(lowest)
+        ]
+        return hold(readings, lower, level)
+
+    return rule
+
+
+def steady_line(
+    readings: Sequence[GlucoseReading], count: int, wobble: float | None, steepest: float
+) -> float:
+    """Return the line's lowest within WITHIN minutes on a steady fall, else infinity."""
+    if (recent := usable(readings, count)) is None:
+        return math.inf
+    now, slope, residual = line(recent)
+    if slope >= -steepest:
+        return math.inf
+    if wobble is None:
+        if any(b.value >= a.value for a, b in itertools.pairwise(recent)):
+            return math.inf
+    elif residual > wobble:
+        return math.inf
+    return now + slope * WITHIN
 
 
 @dataclass(frozen=True)
@@ -905,8 +974,14 @@ METHODS: dict[str, Candidate] = {
     "before: AR2 + trend": Candidate(blend(forecast, trend, 0.5)),
     "AR2 + personal trend, held 15": Candidate(rule=held(15), personal=personal_trend),
     "linear 15 min": Candidate(linear),
+    "AR2 held 15 or steady fall (not shipped)": Candidate(forecast, steady_fall(3, None, 0.5)),
+    "AR2 held 15 or steady fall near the level (not shipped)": Candidate(
+        forecast, steady_fall(3, None, 1, gate=15)
+    ),
 }
-"""The evaluated methods: ours is AR2 with the alert held while within ALERT_MARGIN."""
+"""The evaluated methods: ours is AR2 with the alert held while within ALERT_MARGIN; the
+steady falls are the candidate that warns of every steady fall in time and the best steady
+fall candidate on the choosing data (--candidates)."""
 
 CANDIDATES: dict[str, Candidate] = {
     "AR2": Candidate(forecast),
@@ -923,8 +998,33 @@ CANDIDATES: dict[str, Candidate] = {
     "Kalman 0.2/4/0.9, held 15": Candidate(kalman(0.2, 4, 0.9), held(15)),
     "AR2 + personal trend": Candidate(personal=personal_trend),
     "AR2 + personal trend, held 15": Candidate(rule=held(15), personal=personal_trend),
+    **{
+        f"AR2 held 15 or steady fall, {count} readings, "
+        + ("each lower" if wobble is None else f"residual <= {wobble:g}")
+        + f", slope < -{steepest:g}": Candidate(forecast, steady_fall(count, wobble, steepest))
+        for count in (3, 4, 5)
+        for wobble in (2, 4, None)
+        for steepest in (0.5, 1)
+    },
+    **{
+        f"AR2 held 15 or steady fall, 3 readings, each lower, slope < -{steepest:g}"
+        + (f", {lasting} readings running" if lasting > 1 else "")
+        + (f", AR2 within {gate:g} above the level" if gate < math.inf else ""): Candidate(
+            forecast, steady_fall(3, None, steepest, lasting=lasting, gate=gate)
+        )
+        for steepest, lasting, gate in (
+            (1.5, 1, math.inf),
+            (2, 1, math.inf),
+            (1, 2, math.inf),
+            (1, 1, 30),
+            (1, 1, 15),
+            (0.5, 1, 15),
+        )
+    },
 }
-"""Compared on the choosing data only (--candidates): Kalman slope noise/reading noise/damping."""
+"""Compared on the choosing data only (--candidates): Kalman slope noise/reading noise/damping;
+the steady falls: readings in the line, its largest RMS residual (mg/dL) or each reading
+lower than the one before, and its smallest fall (mg/dL/min)."""
 
 
 def simulate_all(patients: Sequence[str], days: float, seed: int, jobs: int) -> list[Trace]:
@@ -933,7 +1033,7 @@ def simulate_all(patients: Sequence[str], days: float, seed: int, jobs: int) -> 
         return list(pool.map(lambda name: simulated(name, days, seed), patients))
 
 
-def choose(*, fitting: bool, full: bool, jobs: int) -> None:
+def choose(*, fitting: bool, full: bool, jobs: int, only: str = "") -> None:
     """Print the fitted weights, or the candidates' figures on the choosing data."""
     print(f"Simulating the fitting patients, {FIT_DAYS:g} days each ...", file=sys.stderr)
     traces = simulate_all(FITTING, FIT_DAYS, CHOOSING_SEED, jobs)
@@ -943,6 +1043,11 @@ def choose(*, fitting: bool, full: bool, jobs: int) -> None:
             print(f"    {horizon}: ({', '.join(f'{w:.3f}' for w in weights)}),")
         print("}")
         return
+    chosen = {
+        name: c
+        for name, c in CANDIDATES.items()
+        if name == "AR2" or any(part in name for part in only.split("|"))
+    }
     patients = FULL_PATIENTS if full else DEFAULT_PATIENTS
     traces += simulate_all(patients, 3.0, CHOOSING_SEED, jobs)
     people = [share_simulator(person, SHARE_DAYS) for person in SHARE_CHOOSING]
@@ -951,11 +1056,11 @@ def choose(*, fitting: bool, full: bool, jobs: int) -> None:
             f"simglucose, choosing seed {CHOOSING_SEED}": traces,
             "Share simulator, choosing people": people,
         },
-        CANDIDATES,
+        chosen,
     )
     print("\n".join(lines))
     print_curves(curves)
-    print_falls(CANDIDATES)
+    print_falls(chosen)
 
 
 def main() -> None:
@@ -973,9 +1078,14 @@ def main() -> None:
         action="store_true",
         help="compare candidate methods on the choosing seed and Share simulator people",
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="with --candidates: AR2 and those whose name holds a text of A|B|...",
+    )
     args = parser.parse_args()
     if args.fit or args.candidates:
-        choose(fitting=args.fit, full=args.full, jobs=args.jobs)
+        choose(fitting=args.fit, full=args.full, jobs=args.jobs, only=args.only)
         return
     patients = FULL_PATIENTS if args.full else DEFAULT_PATIENTS
     days = args.days

@@ -19,7 +19,19 @@ from custom_components.cgm_handler.forecast import (
     urgent_low_soon,
 )
 from custom_components.cgm_handler.share import GlucoseReading, Trend
-from scripts.bench_forecast import Trace, blend, kalman, linear, personal_trend, trend
+from scripts.bench_forecast import (
+    FALL_LEAD,
+    Candidate,
+    Trace,
+    blend,
+    fall_lead,
+    kalman,
+    linear,
+    personal_trend,
+    steady_fall,
+    steady_line,
+    trend,
+)
 
 START = datetime(2026, 3, 1, 8, tzinfo=UTC)
 FIVE = timedelta(minutes=5)
@@ -162,6 +174,31 @@ def test_steady_fall_warns_before_55_and_stays_on(start: int, rate: int) -> None
     first = states.index(True)
     assert falling[first + 1] > 55
     assert all(states[first:])
+
+
+@pytest.mark.parametrize("rate", [1, 2, 3])
+@pytest.mark.parametrize("start", [110, 140, 180])
+def test_steady_fall_warned_as_early_as_readings_allow(start: int, rate: int) -> None:
+    """The benchmark's steady-fall rule warns 15 minutes before 55 wherever readings allow.
+
+    The fall starts at a reading; a fall shows from its second reading on (one lower
+    reading may be a glitch), 10 minutes after it starts. Where that is less than 15
+    minutes before 55 (3 mg/dL/min from 110: 55 after 18.3 minutes), no rule on 5-minute
+    readings warns 15 minutes ahead, and the alert must be on from that second reading.
+    """
+    second_reading = (start - 55) / rate - 10
+    rule = Candidate(forecast, steady_fall(3, None, 0.5))
+    assert round(fall_lead(rule, start, rate, None), 6) >= round(min(FALL_LEAD, second_reading), 6)
+
+
+def test_steady_line() -> None:
+    """The line counts only on a steady fall: each reading lower, faster than the slope."""
+    assert steady_line(readings([100, 90, 80]), 3, None, 0.5) == pytest.approx(40)
+    assert steady_line(readings([100, 90, 90]), 3, None, 0.5) == math.inf
+    assert steady_line(readings([100, 98, 96]), 3, None, 0.5) == math.inf
+    assert steady_line(readings([100, 90, 82]), 3, 2, 0.5) < 55
+    assert steady_line(readings([100, 80, 80]), 3, 2, 0.5) == math.inf
+    assert steady_line(readings([100, 90]), 3, None, 0.5) == math.inf
 
 
 def test_first_fall_reading_is_not_an_alert() -> None:

@@ -298,14 +298,17 @@ def steady_fall(
     *,
     lasting: int = 1,
     gate: float = math.inf,
+    slowing: float = math.inf,
 ) -> Rule:
     """Return AR2's held alert, or on a steady fall along its least-squares line.
 
     At each reading the line through the newest `count` readings counts as a forecast when
     the fall is steady: its slope is below -`steepest` mg/dL/min and its RMS residual at
     most `wobble` mg/dL (None: each reading lower than the one before instead), at this
-    reading and the `lasting` - 1 before it, and AR2's lowest forecast is at most `gate`
-    mg/dL above the level. The alert is held on the lower of that line and AR2's forecast.
+    reading and the `lasting` - 1 before it, the newest change is at most `slowing` mg/dL
+    above the one before (the fall is not levelling off), and AR2's lowest forecast is at
+    most `gate` mg/dL above the level. The alert is held on the lower of that line and
+    AR2's forecast.
     """
     hold = held()
     last: list[tuple[object, object, list[float]]] = []  # the lines of the last trace
@@ -315,7 +318,9 @@ def steady_fall(
     ) -> list[bool]:
         if not last or last[0][0] is not readings or last[0][1] is not lowest:
             lines = [
-                steady_line(readings[max(0, i + 1 - count) : i + 1], count, wobble, steepest)
+                steady_line(
+                    readings[max(0, i + 1 - count) : i + 1], count, wobble, steepest, slowing
+                )
                 for i in range(len(readings))
             ]
             lasted = [
@@ -334,10 +339,17 @@ def steady_fall(
 
 
 def steady_line(
-    readings: Sequence[GlucoseReading], count: int, wobble: float | None, steepest: float
+    readings: Sequence[GlucoseReading],
+    count: int,
+    wobble: float | None,
+    steepest: float,
+    slowing: float = math.inf,
 ) -> float:
     """Return the line's lowest within WITHIN minutes on a steady fall, else infinity."""
     if (recent := usable(readings, count)) is None:
+        return math.inf
+    *_, before, previous, newest = recent
+    if newest.value - previous.value > previous.value - before.value + slowing:
         return math.inf
     now, slope, residual = line(recent)
     if slope >= -steepest:
@@ -1020,6 +1032,14 @@ CANDIDATES: dict[str, Candidate] = {
             (1, 1, 15),
             (0.5, 1, 15),
         )
+    },
+    **{
+        f"AR2 held 15 or steady fall, 3 readings, each lower, slope < -{steepest:g}, "
+        f"not slowing by over {slowing:g}": Candidate(
+            forecast, steady_fall(3, None, steepest, slowing=slowing)
+        )
+        for steepest in (0.5, 1)
+        for slowing in (0, 3, 6)
     },
 }
 """Compared on the choosing data only (--candidates): Kalman slope noise/reading noise/damping;

@@ -984,7 +984,9 @@ METHODS: dict[str, Candidate] = {
     "ours": Candidate(forecast, held()),
     "AR2": Candidate(forecast),
     "before: AR2 + trend": Candidate(blend(forecast, trend, 0.5)),
-    "AR2 + personal trend, held 15": Candidate(rule=held(15), personal=personal_trend),
+    "AR2 + personal trend, held 15 (not shipped)": Candidate(
+        rule=held(15), personal=personal_trend
+    ),
     "linear 15 min": Candidate(linear),
     "AR2 held 15 or steady fall (not shipped)": Candidate(forecast, steady_fall(3, None, 0.5)),
     "AR2 held 15 or steady fall near the level (not shipped)": Candidate(

@@ -137,7 +137,7 @@ def falling(minutes: float, start: float = 110.0, rate: float = 2.0) -> float:
     return start if minutes <= 0 else start - rate * minutes
 
 
-@pytest.mark.parametrize("fall", [(110, 1), (110, 2), (140, 2), (180, 3)], ids=str)
+@pytest.mark.parametrize("fall", [(110, 1), (110, 2), (110, 3), (140, 2), (180, 3)], ids=str)
 async def test_urgent_low_soon_before_a_fall_reaches_55(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,

@@ -1,20 +1,41 @@
-"""Glucose forecast: hand-computed cases, AR2's published constants, sparse data."""
+"""Glucose forecast and urgent low soon: hand-computed cases, AR2's constants, sparse data."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+import math
 
 import pytest
 
 from custom_components.cgm_handler import forecast as module
-from custom_components.cgm_handler.forecast import HORIZONS, Forecast, ar2, forecast
+from custom_components.cgm_handler.forecast import (
+    ALERT_LOOKBACK,
+    ALERT_MARGIN,
+    HORIZONS,
+    Forecast,
+    alert_holds,
+    forecast,
+    urgent_low_soon,
+)
 from custom_components.cgm_handler.share import GlucoseReading, Trend
-from scripts.bench_forecast import linear, trend
+from scripts.bench_forecast import (
+    FALL_LEAD,
+    Candidate,
+    Trace,
+    blend,
+    fall_lead,
+    kalman,
+    linear,
+    personal_trend,
+    steady_fall,
+    steady_line,
+    trend,
+)
 
 START = datetime(2026, 3, 1, 8, tzinfo=UTC)
 FIVE = timedelta(minutes=5)
-METHODS = (forecast, ar2, linear, trend)
+METHODS = (forecast, linear, trend, kalman(0.2, 4, 0.9))
 
 
 def readings(values: Iterable[int]) -> list[GlucoseReading]:
@@ -42,6 +63,7 @@ def test_ar2_published_constants() -> None:
     assert module.BG_MAX == 400
     assert module.AR2_COEFFICIENTS == (-0.723, 1.716)
     assert HORIZONS == (5, 10, 15, 20, 25, 30)
+    assert ALERT_MARGIN == 15
 
 
 def test_ar2_by_hand() -> None:
@@ -52,7 +74,7 @@ def test_ar2_by_hand() -> None:
     y_10 = -0.723 * -0.441833 + 1.716 * -0.514916 = -0.564156 -> 79.638
     y_15 = -0.723 * -0.514916 + 1.716 * -0.564156 = -0.595836 -> 77.157
     """
-    result = ar2(readings([100, 90]))
+    result = forecast(readings([100, 90]))
     assert result is not None
     assert result.time == START + FIVE
     assert [ahead for ahead, _ in result.points] == list(HORIZONS)
@@ -67,7 +89,7 @@ def test_ar2_flat_drifts_towards_its_reference() -> None:
     y = ln(100/140) = -0.336472; y_5 = (1.716 - 0.723) * y = -0.334117 -> 100.236;
     the momentum carries on: 103.18 after 30 minutes.
     """
-    result = ar2(readings([100, 100]))
+    result = forecast(readings([100, 100]))
     assert result is not None
     assert result.at(5) == pytest.approx(100.236, abs=0.001)
     assert result.at(30) == pytest.approx(103.176, abs=0.001)
@@ -81,15 +103,15 @@ def test_ar2_scales_a_longer_step_to_five_minutes() -> None:
     y_prev = ln(97.142857/140) = -0.365460, y_now = -0.441833
     y_5 = -0.723 * -0.365460 + 1.716 * -0.441833 = -0.493958 -> 85.429
     """
-    result = ar2(at_minutes([(0, 100), (7, 90)]))
+    result = forecast(at_minutes([(0, 100), (7, 90)]))
     assert result is not None
     assert result.at(5) == pytest.approx(85.429, abs=0.001)
 
 
 def test_ar2_clamps_to_nightscout_bounds() -> None:
     """Points stay within 36-400 mg/dL."""
-    rising = ar2(readings([300, 380]))
-    falling = ar2(readings([70, 45]))
+    rising = forecast(readings([300, 380]))
+    falling = forecast(readings([70, 45]))
     assert rising is not None
     assert falling is not None
     assert rising.at(30) == 400
@@ -129,34 +151,6 @@ def test_trend_by_hand() -> None:
     assert all(value == 100 for _, value in flat.points)
 
 
-def test_forecast_is_the_mean_of_ar2_and_the_trend() -> None:
-    """With 7 dense readings, the forecast is the mean of AR2 and the fitted trend.
-
-    Six at 100 then 90: AR2 from (100, 90) gives 83.657 in 5 minutes (see above), the trend
-    81.51; the mean is 82.584. Flat at 100: (100.236 + 100) / 2 = 100.118 in 5 minutes and
-    (103.176 + 100) / 2 = 101.588 in 30.
-    """
-    falling = forecast(readings([100] * 6 + [90]))
-    flat = forecast(readings([100] * 7))
-    assert falling is not None
-    assert flat is not None
-    assert falling.at(5) == pytest.approx(82.584, abs=0.001)
-    assert flat.at(5) == pytest.approx(100.118, abs=0.001)
-    assert flat.at(30) == pytest.approx(101.588, abs=0.001)
-
-
-def test_forecast_is_ar2_until_seven_readings() -> None:
-    """After a start or a gap, or with a LOW in the last 30 minutes, the forecast is AR2's."""
-    started = readings([100, 98, 95, 91, 86, 80])
-    with_low = readings([39, 100, 98, 95, 91, 86, 80])
-    assert forecast(started) == ar2(started)
-    assert forecast(with_low) == ar2(with_low)
-    assert trend(with_low) is None
-    assert forecast(readings([100, 98, 95, 91, 86, 80, 73])) != ar2(
-        readings([100, 98, 95, 91, 86, 80, 73])
-    )
-
-
 @pytest.mark.parametrize("method", METHODS)
 def test_flat_stays_near_flat(method: object) -> None:
     """Flat 100 mg/dL is forecast within 4 mg/dL of 100 and never warns of a low."""
@@ -164,36 +158,98 @@ def test_flat_stays_near_flat(method: object) -> None:
     result = method(readings([100] * 7))
     assert isinstance(result, Forecast)
     assert all(abs(value - 100) <= 4 for _, value in result.points)
-    assert result.first_at_or_below(55, 20) is None
+    assert result.lowest(20) > 55
 
 
-@pytest.mark.parametrize("steady", [0, 6], ids=["from_start", "after_steady_half_hour"])
-def test_fall_warns_before_55(steady: int) -> None:
-    """From 110 at -2 mg/dL/min, a warning comes while glucose is still above 55.
+@pytest.mark.parametrize("rate", [1, 2, 3])
+@pytest.mark.parametrize("start", [110, 140, 180])
+def test_steady_fall_warns_before_55_and_stays_on(start: int, rate: int) -> None:
+    """Flat for half an hour, then a steady fall: the alert is on before 55 and stays on.
 
-    Glucose reaches 55 mg/dL 27.5 minutes into the fall; readings come every 5 minutes.
+    Readings come every 5 minutes; the alert must be on at a reading above 55 mg/dL and at
+    every reading after it down to 55.
     """
-    history = readings([110] * steady)
-    falling = at_minutes((5 * (steady + i), 110 - 10 * i) for i in range(6))
-    warned = [
-        reading.value
-        for count, reading in enumerate(falling, start=1)
-        if (result := forecast([*history, *falling[:count]])) is not None
-        and result.first_at_or_below(55, 20) is not None
-    ]
-    assert warned
-    assert warned[0] > 55
+    falling = [start] * 6 + list(range(start - 5 * rate, 54, -5 * rate))
+    states = [urgent_low_soon(readings(falling[:n]), 55, 20) for n in range(2, len(falling) + 1)]
+    first = states.index(True)
+    assert falling[first + 1] > 55
+    assert all(states[first:])
 
 
-def test_first_at_or_below() -> None:
-    """The first horizon at or below a level, only up to `within` minutes."""
+@pytest.mark.parametrize("rate", [1, 2, 3])
+@pytest.mark.parametrize("start", [110, 140, 180])
+def test_steady_fall_warned_as_early_as_readings_allow(start: int, rate: int) -> None:
+    """The benchmark's steady-fall rule warns 15 minutes before 55 wherever readings allow.
+
+    The fall starts at a reading; a fall shows from its second reading on (one lower
+    reading may be a glitch), 10 minutes after it starts. Where that is less than 15
+    minutes before 55 (3 mg/dL/min from 110: 55 after 18.3 minutes), no rule on 5-minute
+    readings warns 15 minutes ahead, and the alert must be on from that second reading.
+    """
+    second_reading = (start - 55) / rate - 10
+    rule = Candidate(forecast, steady_fall(3, None, 0.5))
+    assert round(fall_lead(rule, start, rate, None), 6) >= round(min(FALL_LEAD, second_reading), 6)
+
+
+def test_steady_line() -> None:
+    """The line counts only on a steady fall: each reading lower, faster than the slope."""
+    assert steady_line(readings([100, 90, 80]), 3, None, 0.5) == pytest.approx(40)
+    assert steady_line(readings([100, 90, 90]), 3, None, 0.5) == math.inf
+    assert steady_line(readings([100, 98, 96]), 3, None, 0.5) == math.inf
+    assert steady_line(readings([100, 90, 82]), 3, 2, 0.5) < 55
+    assert steady_line(readings([100, 80, 80]), 3, 2, 0.5) == math.inf
+    assert steady_line(readings([100, 90]), 3, None, 0.5) == math.inf
+
+
+def test_first_fall_reading_is_not_an_alert() -> None:
+    """One reading 15 mg/dL down from a flat 140 is not yet an urgent low soon."""
+    assert urgent_low_soon(readings([140, 140, 125]), 55, 20) is False
+
+
+def test_lowest() -> None:
+    """The lowest point up to `within` minutes."""
     result = Forecast(START, ((5, 80.0), (10, 70.0), (15, 60.0), (20, 55.0), (25, 50.0)))
-    assert result.first_at_or_below(70, 30) == 10
-    assert result.first_at_or_below(55, 20) == 20
-    assert result.first_at_or_below(55, 15) is None
-    assert result.first_at_or_below(40, 30) is None
+    assert result.lowest(10) == 70
+    assert result.lowest(20) == 55
+    assert result.lowest(30) == 50
     with pytest.raises(ValueError, match="no forecast 30 minutes ahead"):
         result.at(30)
+
+
+def test_alert_holds_within_the_margin() -> None:
+    """On at the level; held while the lowest forecast stays within the margin above it."""
+    held = 55 + ALERT_MARGIN
+    assert alert_holds([55.0], 55)
+    assert not alert_holds([56.0], 55)
+    assert alert_holds([held, 60.0, 50.0], 55)
+    assert not alert_holds([held + 0.1, 50.0], 55)
+    assert not alert_holds([60.0, None, 50.0], 55)
+    assert not alert_holds([60.0] * ALERT_LOOKBACK + [50.0], 55)
+    assert alert_holds([60.0] * (ALERT_LOOKBACK - 1) + [50.0], 55)
+    assert not alert_holds([], 55)
+
+
+def test_urgent_low_soon_holds_until_the_forecast_is_clear() -> None:
+    """A fall that levels off at 60: on from 68, held at 60 (forecast 60.4), off at 72.
+
+    AR2 forecasts a low of 52.2 within 20 minutes at 68; at a steady 60 it forecasts 60.4,
+    above 55 but within the margin; at 72 its lowest is 77.9, above 55 + 15.
+    """
+    values = [140, 125, 110, 95, 80, 68, 62, 60, 60, 60, 60, 65, 72]
+    states = [urgent_low_soon(readings(values[:n]), 55, 20) for n in range(2, len(values) + 1)]
+    assert states == [False] * 4 + [True] * 7 + [False]
+    level = forecast(readings(values[:-2]))
+    assert level is not None
+    assert 55 < level.lowest(20) <= 55 + ALERT_MARGIN
+
+
+def test_urgent_low_soon_needs_a_forecast() -> None:
+    """No forecast, no answer: None; a gap before the newest two ends an alert."""
+    assert urgent_low_soon(readings([100]), 55, 20) is None
+    assert urgent_low_soon(readings([100, 100, 39]), 55, 20) is None
+    after_gap = at_minutes([(0, 90), (5, 70), (10, 60), (30, 62), (35, 62)])
+    assert urgent_low_soon(after_gap[:3], 55, 20)
+    assert urgent_low_soon(after_gap, 55, 20) is False
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -224,6 +280,30 @@ def test_gap(method: object) -> None:
 def test_old_out_of_range_reading_is_not_needed() -> None:
     """A LOW before the readings a method needs does not stop the forecast."""
     values = [39, 60, 65, 70, 75]
-    assert ar2(readings(values)) is not None
+    assert forecast(readings(values)) is not None
     assert linear(readings(values)) is not None
     assert linear(readings(values[:4])) is None
+
+
+def test_personal_trend_learns_the_person_after_a_day() -> None:
+    """The personal trend uses the shared weights for a day, then fits the person's own.
+
+    On a smooth wave (3-hour period), day one's forecast is AR2 blended with the shared
+    trend; on day two, the weights fitted to the wave forecast 30 minutes ahead better.
+    """
+    wave = [round(140 + 60 * math.sin(2 * math.pi * i / 36)) for i in range(2 * 288)]
+    trace = Trace("wave", readings(wave))
+    personal = personal_trend(trace)
+    shared = blend(forecast, trend, 0.5)
+    first_day = trace.readings[: 288 - 7]
+    assert personal(first_day) == shared(first_day)
+
+    def error(method: Callable[..., Forecast | None]) -> float:
+        total = 0.0
+        for end in range(300, 2 * 288 - 6):
+            result = method(trace.readings[:end])
+            assert result is not None
+            total += abs(result.at(30) - wave[end - 1 + 6])
+        return total
+
+    assert error(personal) < 0.6 * error(shared)

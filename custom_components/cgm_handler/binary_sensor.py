@@ -25,6 +25,7 @@ from .const import (
 )
 from .coordinator import CgmConfigEntry, CgmData
 from .entity import CgmEntity
+from .forecast import urgent_low_soon
 
 PARALLEL_UPDATES = 0
 
@@ -71,11 +72,11 @@ class CgmOutlookDescription(BinarySensorEntityDescription):
 
 
 def _urgent_low_soon(data: CgmData, options: Mapping[str, Any]) -> bool | None:
-    """Return whether the forecast reaches the level within the horizon."""
+    """Return whether the forecast reaches the level within the horizon (forecast.py)."""
     if data.forecast is None:
         return None
     level, minutes = options[CONF_URGENT_LOW_SOON_LEVEL], options[CONF_URGENT_LOW_SOON_MINUTES]
-    return data.forecast.first_at_or_below(level, minutes) is not None
+    return urgent_low_soon(data.readings, level, minutes)
 
 
 def _fast(sign: int) -> Callable[[CgmData, Mapping[str, Any]], bool | None]:

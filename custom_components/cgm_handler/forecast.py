@@ -1,31 +1,29 @@
-"""Glucose forecast 5 to 30 minutes ahead from the recent readings; plain Python.
+"""Glucose forecast 5 to 30 minutes ahead, and the urgent low soon alert on it; plain Python.
 
 Interface:
 
 - `HORIZONS`: the minutes ahead forecast, (5, 10, 15, 20, 25, 30).
-- `forecast(readings) -> Forecast | None`: the integration's forecast from the readings,
-  oldest first (as `CgmData.readings`); None when they are too sparse (below).
+- `forecast(readings) -> Forecast | None`: the forecast from the readings, oldest first
+  (as `CgmData.readings`); None when they are too sparse (below).
 - `Forecast.time`: the newest reading's time, which the forecast starts from;
   `Forecast.points`: (minutes ahead, mg/dL) for each horizon; `Forecast.at(minutes)`;
-  `Forecast.first_at_or_below(level, within)`: the first horizon, up to `within` minutes,
-  at which the forecast is at or below `level` mg/dL, else None.
-- `ar2(readings)`: Nightscout's AR2 alone, the forecast's fallback.
+  `Forecast.lowest(within)`: the lowest point up to `within` minutes ahead.
+- `urgent_low_soon(readings, level, within) -> bool | None`: the alert; None when there is
+  no forecast.
 
-Method, chosen by measurement (scripts/bench_forecast): the mean of two forecasts, or
-AR2 alone while fewer than 7 readings follow a gap or a sensor's start.
-- Nightscout's AR2: on y = ln(glucose / 140), each 5-minute step is
+Method, chosen by measurement (scripts/bench_forecast, docs/forecast.md):
+- The forecast is Nightscout's AR2: on y = ln(glucose / 140), each 5-minute step is
   y_next = -0.723 * y_prev + 1.716 * y_now, started from the newest reading and the one
   before it (scaled to 5 minutes before, as Nightscout does). It damps the trend and
-  draws glucose slowly towards 140 mg/dL.
-- A fitted trend: the newest reading plus, for each horizon, a weighted sum of the last
-  6 changes between readings (30 minutes). The weights were fitted by least squares on
-  simulated patients that the benchmark does not evaluate (scripts/bench_forecast --fit).
-  Using 6 changes instead of 1 smooths the sensor's noise; a flat trace stays flat.
-Every forecast is clamped to Nightscout's 36-400 mg/dL.
+  draws glucose slowly towards 140 mg/dL. Clamped to Nightscout's 36-400 mg/dL.
+- The alert turns on when the forecast is at or below the level within the horizon, and
+  stays on while it is at or below the level plus ALERT_MARGIN (70 mg/dL at the default
+  55): a forecast that wavers around the level gives one alert, not several. The alert
+  is worked out from the newest readings alone (up to ALERT_LOOKBACK of them), not kept
+  between updates, so a restart or an option change gives the same answer.
 
-Too sparse: a method needs its newest readings (AR2 and so the forecast 2, the fitted
-trend 7, which span 30 minutes), each at most GAP (7.5 minutes,
-1.5 reading intervals) after the one before it, and none of them LOW (39) or HIGH (401).
+Too sparse: the forecast needs the newest 2 readings, the second at most GAP (7.5
+minutes, 1.5 reading intervals) after the first, and neither LOW (39) nor HIGH (401).
 Otherwise there is no forecast: during a sensor's warm-up, until the second reading after
 a gap, and while the newest or the one before it is LOW or HIGH. LOW and HIGH are flags,
 not measurements (the true glucose may be far beyond them), so a trend through them would
@@ -36,7 +34,7 @@ is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import itertools
@@ -56,20 +54,12 @@ BG_MIN: Final = 36.0
 BG_MAX: Final = 400.0
 AR2_COEFFICIENTS: Final = (-0.723, 1.716)
 """Weights of the previous and of the newest log-glucose in each 5-minute step."""
+AR2_READINGS: Final = 2
 
-# The fitted trend: per horizon, the weights of the changes between the newest 7 readings,
-# newest change first. Fitted by `scripts/bench_forecast --fit`.
-TREND_READINGS: Final = 7
-TREND_WEIGHTS: Final = {
-    5: (0.849, -0.082, 0.069, -0.322, 0.208, 0.023),
-    10: (1.504, -0.106, -0.188, -0.394, 0.469, -0.029),
-    15: (2.072, -0.469, -0.204, -0.357, 0.692, -0.178),
-    20: (2.224, -0.575, -0.119, -0.332, 0.776, -0.299),
-    25: (2.273, -0.543, -0.074, -0.303, 0.778, -0.402),
-    30: (2.363, -0.521, -0.041, -0.324, 0.737, -0.459),
-}
-AR2_SHARE: Final = 0.5
-"""The forecast is AR2_SHARE times AR2 plus the rest times the fitted trend."""
+ALERT_MARGIN: Final = 15
+"""mg/dL above the level up to which the urgent low soon alert, once on, stays on."""
+ALERT_LOOKBACK: Final = 24
+"""Readings (2 hours) looked back over to tell whether the alert is still on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,34 +78,46 @@ class Forecast:
                 return value
         raise ValueError(f"no forecast {minutes} minutes ahead")
 
-    def first_at_or_below(self, level: float, within: int) -> int | None:
-        """Return the first horizon up to `within` minutes predicted at or below a level."""
-        for ahead, value in self.points:
-            if ahead > within:
-                break
-            if value <= level:
-                return ahead
-        return None
+    def lowest(self, within: int) -> float:
+        """Return the lowest predicted glucose up to `within` minutes ahead (5 or more)."""
+        return min(value for ahead, value in self.points if ahead <= within)
 
 
 def forecast(readings: Sequence[GlucoseReading]) -> Forecast | None:
-    """Forecast from the readings (oldest first); None when they are too sparse."""
-    if (recent := usable(readings, TREND_READINGS)) is None:
-        return ar2(readings)
-    return make_forecast(
-        recent[-1].time,
-        [
-            AR2_SHARE * a + (1 - AR2_SHARE) * b
-            for a, b in zip(ar2_values(recent), trend_values(recent), strict=True)
-        ],
-    )
-
-
-def ar2(readings: Sequence[GlucoseReading]) -> Forecast | None:
-    """Forecast with Nightscout's AR2 from the newest two readings."""
-    if (recent := usable(readings, 2)) is None:
+    """Forecast with Nightscout's AR2 from the newest two readings; None if too sparse."""
+    if (recent := usable(readings, AR2_READINGS)) is None:
         return None
     return make_forecast(recent[-1].time, ar2_values(recent))
+
+
+def urgent_low_soon(readings: Sequence[GlucoseReading], level: float, within: int) -> bool | None:
+    """Return whether the urgent low soon alert is on; None when there is no forecast."""
+    if forecast(readings) is None:
+        return None
+    return alert_holds(lowest_forecasts(readings, within), level)
+
+
+def lowest_forecasts(readings: Sequence[GlucoseReading], within: int) -> Iterator[float | None]:
+    """Yield the lowest forecast within the horizon at each reading, newest first."""
+    recent = readings[-(ALERT_LOOKBACK + AR2_READINGS) :]
+    for end in range(len(recent), 0, -1):
+        result = forecast(recent[:end])
+        yield None if result is None else result.lowest(within)
+
+
+def alert_holds(lowest: Iterable[float | None], level: float, margin: float = ALERT_MARGIN) -> bool:
+    """Return whether the alert is on, from the lowest forecast at each reading, newest first.
+
+    On when the newest is at or below the level, or when every one since the newest at or
+    below the level (up to ALERT_LOOKBACK readings back) stayed at or below the level plus
+    the margin; a reading without a forecast ends an alert.
+    """
+    for value in itertools.islice(lowest, ALERT_LOOKBACK):
+        if value is None or value > level + margin:
+            return False
+        if value <= level:
+            return True
+    return False
 
 
 def ar2_values(recent: Sequence[GlucoseReading]) -> list[float]:
@@ -134,22 +136,6 @@ def ar2_values(recent: Sequence[GlucoseReading]) -> list[float]:
         )
         values.append(BG_REF * math.exp(current))
     return values
-
-
-def trend_values(recent: Sequence[GlucoseReading]) -> list[float]:
-    """Return the fitted trend's forecast at each horizon from the usable readings."""
-    steps = changes(recent[-TREND_READINGS:])
-    newest = recent[-1].value
-    return [
-        newest + math.fsum(w * c for w, c in zip(TREND_WEIGHTS[m], steps, strict=True))
-        for m in HORIZONS
-    ]
-
-
-def changes(recent: Sequence[GlucoseReading]) -> list[float]:
-    """Return the changes between consecutive readings (mg/dL), newest first."""
-    values = [reading.value for reading in recent]
-    return [float(values[i] - values[i - 1]) for i in range(len(values) - 1, 0, -1)]
 
 
 def usable(readings: Sequence[GlucoseReading], count: int) -> Sequence[GlucoseReading] | None:

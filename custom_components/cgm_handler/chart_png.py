@@ -30,10 +30,8 @@ def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def dashes(x1: float, y1: float, x2: float, y2: float) -> list[tuple[float, float, float, float]]:
-    """Return the segments of a dashed line."""
+    """Return the segments of a dashed line, which must have a length."""
     length = math.hypot(x2 - x1, y2 - y1)
-    if length == 0:
-        return []
     dx, dy = (x2 - x1) / length, (y2 - y1) / length
     segments, at = [], 0.0
     while at < length:

@@ -32,10 +32,6 @@ from .limits import SENSOR_MAX, SENSOR_MIN
 from .share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, GlucoseReading, OutOfRange, Trend
 from .units import precision, to_unit
 
-SPANS: Final = (3, 6, 12, 24)
-"""The hours a chart may show."""
-DEFAULT_SPAN: Final = 3
-
 WIDTH: Final = 720
 HEIGHT: Final = 400
 LEFT: Final = 66

@@ -1,5 +1,10 @@
 """Event-loop time of one coordinator update, with 14 and with 90 days of history.
 
+With 14 days it also times the update with the glucose chart's entity listening: its check
+for a new reading on each update, and the inputs of a drawing it collects on the event loop
+when the new picture is fetched. One drawing of 24 hours of readings, as SVG and as PNG, is
+timed on its own: it runs in the executor.
+
 It then times the hourly AGP: listing the history's hours of the last 14 days on the event
 loop, and picking their readings, computing the percentiles and drawing the chart, which
 run in the executor.
@@ -50,6 +55,7 @@ from custom_components.cgm_handler.agp_coordinator import build_agp
 from custom_components.cgm_handler.cadence import READING_INTERVAL
 from custom_components.cgm_handler.config_flow import CgmConfigFlow
 from custom_components.cgm_handler.const import (
+    CONF_CHART_HOURS,
     CONF_REGION,
     CONF_UNIT,
     DEFAULT_OPTIONS,
@@ -58,10 +64,14 @@ from custom_components.cgm_handler.const import (
 )
 from custom_components.cgm_handler.coordinator import CgmCoordinator
 from custom_components.cgm_handler.history import ReadingHistory, storage_key
+from custom_components.cgm_handler.image import CHARTS, GlucoseChartImage, render_chart
 from custom_components.cgm_handler.periods import PERIODS
 from custom_components.cgm_handler.share import GlucoseReading, Trend
 
 WARM_UP = 5
+CHART_HOURS = 24
+"""The longest span the chart offers, timed."""
+CHARTS_HOURS_TEXT = f"{CHART_HOURS} hours of readings"
 """Updates left out of the figures: the first loads the recorder's counts, then imports."""
 HOURLY_RUNS = 50
 
@@ -82,6 +92,12 @@ class Figures:
     """Milliseconds of each read-back of the imported hours, in the executor."""
     compares: list[float]
     """Milliseconds of comparing each read-back with what was sent, on the event loop."""
+    chart_inputs: list[float]
+    """Milliseconds of collecting the chart's inputs (both formats) after each update."""
+    drawings: dict[str, list[float]]
+    """Milliseconds of each drawing of the chart in the executor, by format; empty without."""
+    chart_size: dict[str, int]
+    """Bytes of the last drawing, by format."""
 
 
 class ReadBackTimer:
@@ -153,8 +169,50 @@ async def stopped_at_the_end(config_dir: str) -> AsyncIterator[HomeAssistant]:
             await hass.async_stop(force=True)
 
 
-async def measure(days: int, updates: int) -> Figures:
-    """Return the figures of a run with days of history."""
+def chart_entities(coordinator: CgmCoordinator) -> list[GlucoseChartImage]:
+    """Return the chart's entities, listening to the coordinator as they do once added."""
+    entities = [GlucoseChartImage(coordinator, description) for description in CHARTS]
+    for entity in entities:
+        coordinator.async_add_listener(entity._note_change)  # noqa: SLF001
+    return entities
+
+
+def collect_chart_inputs(entities: list[GlucoseChartImage]) -> list[float]:
+    """Collect the inputs of each format's drawing on the event loop; return the time of it.
+
+    The drawings themselves are timed apart (time_drawings).
+    """
+    times = []
+    for entity in entities:
+        start = time.perf_counter()
+        chart = entity._chart()  # noqa: SLF001
+        entity.coordinator.history.hours_since(chart.now - timedelta(hours=chart.hours))
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def time_drawings(
+    coordinator: CgmCoordinator, entities: list[GlucoseChartImage], runs: int
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Return the milliseconds of each drawing by format, and the bytes of the last."""
+    drawings: dict[str, list[float]] = {}
+    sizes: dict[str, int] = {}
+    for entity in entities:
+        chart = entity._chart()  # noqa: SLF001
+        hours = coordinator.history.hours_since(chart.now - timedelta(hours=chart.hours))
+        render = entity.entity_description.render_fn
+        name = entity.content_type.removeprefix("image/").removesuffix("+xml").upper()
+        drawings[name] = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            image = render_chart(hours, chart, render)
+            drawings[name].append((time.perf_counter() - start) * 1000)
+        sizes[name] = len(image)
+    return drawings, sizes
+
+
+async def measure(days: int, updates: int, *, chart: bool = False) -> Figures:
+    """Return the figures of a run with days of history, with or without the chart."""
     with tempfile.TemporaryDirectory() as config_dir:
         async with stopped_at_the_end(config_dir) as hass:
             recorder_helper.async_initialize_recorder(hass)
@@ -171,7 +229,7 @@ async def measure(days: int, updates: int) -> Figures:
                     CONF_REGION: "us",
                     CONF_UNIT: MGDL,
                 },
-                options=DEFAULT_OPTIONS,
+                options={**DEFAULT_OPTIONS, CONF_CHART_HOURS: CHART_HOURS},
             )
             entry.add_to_hass(hass)
             now = dt_util.utcnow()
@@ -189,7 +247,9 @@ async def measure(days: int, updates: int) -> Figures:
                 await hass.async_block_till_done()
             # The recorder thread writes the first import (every hour) before the timing.
             await get_instance(hass).async_block_till_done()
-            times = []
+            entities = chart_entities(coordinator) if chart else []
+            times: list[float] = []
+            chart_inputs: list[float] = []
             timer = ReadBackTimer()
             timer.install()
             try:
@@ -197,6 +257,9 @@ async def measure(days: int, updates: int) -> Figures:
                     start = time.perf_counter()
                     await coordinator.async_refresh()
                     times.append((time.perf_counter() - start) * 1000)
+                    if chart:
+                        chart_inputs.append(sum(collect_chart_inputs(entities)))
+                        times[-1] += chart_inputs[-1]
                     # The read-back of the import, after the recorder wrote it.
                     await hass.async_block_till_done(wait_background_tasks=True)
             finally:
@@ -216,8 +279,19 @@ async def measure(days: int, updates: int) -> Figures:
             save = (time.perf_counter() - start) * 1000
             path = Path(hass.config.path(".storage", storage_key(entry.entry_id)))
             size = (await hass.async_add_executor_job(path.stat)).st_size
+            drawings, chart_size = time_drawings(coordinator, entities, 50)
             await coordinator.async_shutdown()
-            return Figures(times, hourly, save, size, timer.reads, timer.compares)
+            return Figures(
+                times,
+                hourly,
+                save,
+                size,
+                timer.reads,
+                timer.compares,
+                chart_inputs,
+                drawings,
+                chart_size,
+            )
 
 
 async def measure_agp(days: int, runs: int) -> tuple[list[float], list[float]]:
@@ -260,6 +334,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     runs = {days: asyncio.run(measure(days, args.updates)) for days in (14, 90)}
+    charted = asyncio.run(measure(14, args.updates, chart=True))
     print(f"Event-loop time of one coordinator update ({args.updates} updates)")
     print("| History | Median | p95 | Max |")
     print("|---|---|---|---|")
@@ -268,6 +343,25 @@ def main() -> None:
         print(
             f"| {days} days | {statistics.median(times):.2f} ms | {p95(times):.2f} ms "
             f"| {max(times):.2f} ms |"
+        )
+    times = charted.updates
+    print(
+        f"| 14 days, with the chart | {statistics.median(times):.2f} ms | {p95(times):.2f} ms "
+        f"| {max(times):.2f} ms |"
+    )
+    inputs = charted.chart_inputs
+    print(
+        f"| of it, the chart's inputs | {statistics.median(inputs):.3f} ms | {p95(inputs):.3f} ms "
+        f"| {max(inputs):.3f} ms |"
+    )
+    print()
+    print(f"One drawing of the chart, {CHARTS_HOURS_TEXT}, in the executor (50 runs)")
+    print("| Format | Median | p95 | Size |")
+    print("|---|---|---|---|")
+    for name, drawn in charted.drawings.items():
+        print(
+            f"| {name} | {statistics.median(drawn):.2f} ms | {p95(drawn):.2f} ms "
+            f"| {charted.chart_size[name] / 1000:.1f} kB |"
         )
     print()
     print(f"Read-back of the imported hours ({args.updates} updates): median, p95")

@@ -20,9 +20,9 @@ waits, the stop and the log check with its one exemption. The steps (BrowserTest
 3. the device page lists the entities with values;
 4. the entry gets 14 days of the demo account's readings (as scripts/demo_entry gives the
    demo): disabled, its stored history rewritten, enabled again; then the example dashboard
-   (docs/dashboard.yaml, pointed at the new entry's statistics) shows glucose, trend,
-   metrics, the AGP image (loaded, 800 pixels wide) and the statistics graphs, with no
-   "unavailable" and no "Entity not available";
+   (docs/dashboard.yaml, pointed at the new entry's statistics) shows the glucose chart,
+   trend, metrics, the AGP image (both pictures loaded, at their widths) and the statistics
+   graphs, with no "unavailable" and no "Entity not available";
 5. the options flow changes the high limit and the high binary sensor follows;
 6. the diagnostics download holds none of the demo password, session ids or account id;
 7. in German (Home Assistant's language and the owner's profile language): the config flow's
@@ -57,12 +57,14 @@ from urllib.parse import urlsplit
 from playwright.async_api import (
     BrowserContext,
     Error as PlaywrightError,
+    Locator,
     Page,
     Route,
     async_playwright,
 )
 
 from custom_components.cgm_handler.agp_chart import WIDTH as AGP_WIDTH
+from custom_components.cgm_handler.glucose_chart import WIDTH as CHART_WIDTH
 from custom_components.cgm_handler.history import (
     STORAGE_VERSION as HISTORY_VERSION,
     storage_key,
@@ -104,6 +106,7 @@ DEFAULT_TIMEOUT: Final = 420.0
 UI_TIMEOUT_MS: Final = 20_000
 HIGH_ENTITY: Final = f"binary_sensor.{DEMO_USERNAME}_high"
 AGP_ENTITY: Final = f"image.{DEMO_USERNAME}_ambulatory_glucose_profile"
+CHART_ENTITY: Final = f"image.{DEMO_USERNAME}_glucose_chart"
 RAW_KEY: Final = re.compile(r"component\.cgm_handler\.[\w.]+")
 WRONG_PASSWORD: Final = "not-the-demo-password"  # noqa: S105 - a wrong password on purpose
 INVALID_AUTH: Final = "Dexcom rejected the account name or password"
@@ -690,14 +693,15 @@ class BrowserTest(LiveTest):
     # --- 4. dashboard --------------------------------------------------------------------
 
     async def dashboard(self, page: Page) -> str:
-        """Check the example dashboard: values, AGP and statistics, nothing unavailable."""
+        """Check the example dashboard: chart, values, AGP and statistics, nothing unavailable."""
         await self.seed_history()
         await asyncio.to_thread(write_dashboard, self.config_dir, self.entry_id)
         await self.wait_for_statistics()
         await page.goto(f"{self.hass.base_url}/{DASHBOARD_URL_PATH}/glucose")
         await page.get_by_text("Time in range per day").first.wait_for()
         await page.wait_for_function(CHART_READY_JS, arg=2, timeout=30_000)
-        await self.check_agp(page)
+        await self.check_picture(page, CHART_ENTITY, CHART_WIDTH)
+        await self.check_picture(page, AGP_ENTITY, AGP_WIDTH)
         text = await self.check_page(page, "Glucose dashboard")
         problems = [
             f"'{bad}'"
@@ -711,14 +715,14 @@ class BrowserTest(LiveTest):
         if self.args.screenshots:
             await page.screenshot(path=DOCS / "dashboard.png")
             # The AGP card, scrolled to by the element's own screenshot.
-            await page.locator("hui-picture-entity-card").first.screenshot(path=DOCS / "agp.png")
+            await self.picture_card(page, AGP_ENTITY).screenshot(path=DOCS / "agp.png")
         await page.goto(f"{self.hass.base_url}/{DASHBOARD_URL_PATH}/statistics")
         await page.wait_for_function(CHART_READY_JS, arg=2, timeout=30_000)
         await self.check_page(page, "Statistics view")
         if self.args.screenshots:
             await page.wait_for_timeout(1000)  # the charts' entry animation
             await page.screenshot(path=DOCS / "statistics.png")
-        return "glucose, trend, metrics, AGP and two statistics charts shown; nothing unavailable"
+        return "glucose chart, trend, metrics, AGP, two statistics charts; nothing unavailable"
 
     async def seed_history(self) -> None:
         """Give the entry 14 days of the demo account's readings, then wait for its AGP.
@@ -737,18 +741,27 @@ class BrowserTest(LiveTest):
 
         await self.wait_for(f"the AGP in {AGP_ENTITY}", drawn)
 
-    async def check_agp(self, page: Page) -> None:
-        """Fail unless the dashboard's AGP card shows the chart, loaded and 800 pixels wide."""
-        image = page.locator("hui-picture-entity-card img").first
-        await image.wait_for()
-        for _ in range(20):  # up to 10 s for the chart to load
+    @staticmethod
+    def picture_card(page: Page, entity_id: str) -> Locator:
+        """Return the picture card that shows an image entity."""
+        image = page.locator(f"hui-picture-entity-card img[src*='/api/image_proxy/{entity_id}']")
+        return page.locator("hui-picture-entity-card").filter(has=image)
+
+    async def check_picture(self, page: Page, entity_id: str, width: int) -> None:
+        """Fail unless the dashboard's card of an image entity shows it, loaded, at its width."""
+        image = self.picture_card(page, entity_id).locator("img").first
+        try:
+            await image.wait_for(timeout=30_000)
+        except PlaywrightError as err:
+            raise LiveTestError(f"the dashboard has no card showing {entity_id}") from err
+        loaded = 0
+        for _ in range(20):  # up to 10 s for the picture to load
             loaded = await image.evaluate("(img) => img.complete ? img.naturalWidth : 0")
             if loaded:
                 break
             await page.wait_for_timeout(500)
-        source = await image.evaluate("(img) => img.currentSrc || img.src")
-        if f"/api/image_proxy/{AGP_ENTITY}" not in source or loaded != AGP_WIDTH:
-            raise LiveTestError(f"the AGP card shows {source!r}, {loaded} pixels wide")
+        if loaded != width:
+            raise LiveTestError(f"the card of {entity_id} shows a picture {loaded} pixels wide")
 
     async def wait_for_statistics(self) -> None:
         """Wait until the recorder has imported the entry's hourly glucose statistics."""

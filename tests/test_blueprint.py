@@ -18,9 +18,11 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.automation import DOMAIN as AUTOMATION_DOMAIN
 from homeassistant.const import ATTR_UNIT_OF_MEASUREMENT, STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
     async_fire_time_changed,
     async_mock_service,
 )
@@ -277,6 +279,88 @@ async def test_no_repeat_no_all_clear_and_extra_data(
     await pass_minutes(hass, freezer, 24 * 60 + 1)
     await set_state(hass, URGENT_LOW, STATE_OFF)
     assert notifications == []
+
+
+CHART = "image.jane_glucose_chart_png"
+CHART_URL = f"/api/image_proxy/{CHART}"
+
+
+async def test_companion_app_gets_the_chart(
+    hass: HomeAssistant, tmp_path: Path, freezer: FrozenDateTimeFactory
+) -> None:
+    """A companion app's alerts and all clear carry the chart's URL, with the extra data."""
+    phone = async_mock_service(hass, "notify", "mobile_app_pixel")
+    data = {"priority": "high", "channel": "alarm_stream"}
+    await setup_blueprint(
+        hass, tmp_path, notify_action="notify.mobile_app_pixel", notify_data=data, chart_image=CHART
+    )
+
+    set_glucose(hass, 52)
+    await set_state(hass, URGENT_LOW, STATE_ON)
+    await pass_minutes(hass, freezer, 15)
+    set_glucose(hass, 80)
+    await set_state(hass, URGENT_LOW, STATE_OFF)
+    assert [call.data["data"] for call in phone] == [{**data, "image": CHART_URL}] * 3
+    assert [call.data["title"] for call in phone] == [
+        "Urgent low glucose",
+        "Urgent low glucose",
+        "Urgent low glucose is over",
+    ]
+
+
+async def test_chart_found_on_the_glucose_sensors_device(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Without a chart chosen, the PNG chart of the glucose sensor's device goes along."""
+    entry = MockConfigEntry(domain="cgm_handler")
+    entry.add_to_hass(hass)
+    device = device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={("cgm_handler", "jane")}
+    )
+    for domain, key, object_id in (
+        ("sensor", "glucose", "jane_glucose"),
+        ("image", "glucose_chart", "jane_glucose_chart"),
+        ("image", "glucose_chart_png", "jane_glucose_chart_png"),
+    ):
+        entity_registry.async_get_or_create(
+            domain,
+            "cgm_handler",
+            key,
+            config_entry=entry,
+            device_id=device.id,
+            suggested_object_id=object_id,
+        )
+    phone = async_mock_service(hass, "notify", "mobile_app_pixel")
+    await setup_blueprint(hass, tmp_path, notify_action="notify.mobile_app_pixel")
+
+    set_glucose(hass, 62)
+    await set_state(hass, LOW, STATE_ON)
+    assert [call.data["data"] for call in phone] == [{"image": CHART_URL}]
+
+
+@pytest.mark.parametrize(
+    ("action", "inputs"),
+    [
+        ("notify.mobile_app_pixel", {"attach_chart": False, "chart_image": CHART}),
+        ("notify.phone", {"chart_image": CHART}),
+        ("notify.mobile_app_pixel", {}),  # no chart on the sensor's device
+    ],
+)
+async def test_no_chart_when_off_elsewhere_or_missing(
+    hass: HomeAssistant, tmp_path: Path, action: str, inputs: dict[str, Any]
+) -> None:
+    """Turned off, another notify action or no chart: the message alone."""
+    calls = async_mock_service(hass, *action.split("."))
+    await setup_blueprint(hass, tmp_path, notify_action=action, **inputs)
+
+    set_glucose(hass, 62)
+    await set_state(hass, LOW, STATE_ON)
+    assert [call.data for call in calls] == [
+        {"title": "Low glucose", "message": "Glucose is 62 mg/dL."}
+    ]
 
 
 async def test_default_action_is_a_persistent_notification(

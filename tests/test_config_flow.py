@@ -25,6 +25,7 @@ from custom_components.cgm_handler.config_flow import (
     server_url_error,
 )
 from custom_components.cgm_handler.const import (
+    CONF_CHART_HOURS,
     CONF_FAST_RATE,
     CONF_HIGH,
     CONF_LOW,
@@ -234,6 +235,7 @@ async def test_user_flow_default_unit(
         CONF_URGENT_LOW_SOON_LEVEL: 55,
         CONF_URGENT_LOW_SOON_MINUTES: 20,
         CONF_FAST_RATE: 2.0,
+        CONF_CHART_HOURS: 3,
     }
     assert result["result"].unique_id == ACCOUNT_ID
     mock_client.assert_called_once_with(
@@ -872,6 +874,7 @@ async def test_options_mg_dl(
         CONF_URGENT_LOW_SOON_LEVEL: 55,
         CONF_URGENT_LOW_SOON_MINUTES: 20,
         CONF_FAST_RATE: 2.0,
+        CONF_CHART_HOURS: "3",
     }
     for key in (CONF_LOW, CONF_URGENT_LOW_SOON_LEVEL):
         config = _selector_config(result, key)
@@ -886,6 +889,9 @@ async def test_options_mg_dl(
     rate = _selector_config(result, CONF_FAST_RATE)
     assert (rate["min"], rate["max"], rate["step"]) == (0.5, 10.0, 0.1)
     assert rate["unit_of_measurement"] == "mg/dL/min"
+    chart = _selector_config(result, CONF_CHART_HOURS)
+    assert chart["options"] == ["3", "6", "12", "24"]
+    assert chart["translation_key"] == CONF_CHART_HOURS
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -898,6 +904,7 @@ async def test_options_mg_dl(
             CONF_URGENT_LOW_SOON_LEVEL: 60.0,
             CONF_URGENT_LOW_SOON_MINUTES: 30.0,
             CONF_FAST_RATE: 3.0,
+            CONF_CHART_HOURS: "6",
         },
     )
     await hass.async_block_till_done()
@@ -912,6 +919,7 @@ async def test_options_mg_dl(
         CONF_URGENT_LOW_SOON_LEVEL: 60,
         CONF_URGENT_LOW_SOON_MINUTES: 30,
         CONF_FAST_RATE: 3.0,
+        CONF_CHART_HOURS: 6,
     }
     assert entry.options == expected
     assert {key: type(value) for key, value in entry.options.items()} == {
@@ -921,7 +929,7 @@ async def test_options_mg_dl(
     assert len(mock_setup_entry.mock_calls) == 1
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert _defaults(result) == expected
+    assert _defaults(result) == {**expected, CONF_CHART_HOURS: "6"}
 
 
 async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -938,6 +946,7 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
         CONF_URGENT_LOW_SOON_LEVEL: 3.1,
         CONF_URGENT_LOW_SOON_MINUTES: 20,
         CONF_FAST_RATE: 0.11,
+        CONF_CHART_HOURS: "3",
     }
     for key in (CONF_HIGH, CONF_URGENT_LOW_SOON_LEVEL):
         config = _selector_config(result, key)
@@ -959,6 +968,7 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
             CONF_URGENT_LOW_SOON_LEVEL: 3.5,
             CONF_URGENT_LOW_SOON_MINUTES: 15,
             CONF_FAST_RATE: 0.17,
+            CONF_CHART_HOURS: "24",
         },
     )
     await hass.async_block_till_done()
@@ -973,6 +983,7 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
         CONF_URGENT_LOW_SOON_LEVEL: 63,
         CONF_URGENT_LOW_SOON_MINUTES: 15,
         CONF_FAST_RATE: 3.1,
+        CONF_CHART_HOURS: 24,
     }
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -985,6 +996,7 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
         CONF_URGENT_LOW_SOON_LEVEL: 3.5,
         CONF_URGENT_LOW_SOON_MINUTES: 15,
         CONF_FAST_RATE: 0.17,
+        CONF_CHART_HOURS: "24",
     }
 
 
@@ -1044,6 +1056,7 @@ async def test_options_thresholds_order(
     submitted[CONF_URGENT_LOW_SOON_MINUTES] = 20
     submitted[CONF_URGENT_LOW_SOON_LEVEL] = 55 if unit == "mg/dL" else 3.1
     submitted[CONF_FAST_RATE] = 2.0 if unit == "mg/dL" else 0.11
+    submitted[CONF_CHART_HOURS] = "12"
 
     result = await hass.config_entries.options.async_configure(result["flow_id"], submitted)
 

@@ -8,6 +8,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.cgm_handler.const import (
+    CONF_CHART_HOURS,
     CONF_FAST_RATE,
     CONF_HIGH,
     CONF_LOW,
@@ -57,7 +58,7 @@ async def test_migrate_server_url(
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 4)
+    assert (entry.version, entry.minor_version) == (1, 5)
     assert entry.data[CONF_SERVER_URL] == simulator.base_url
     assert hass.states.get("sensor.jane_glucose") is not None
 
@@ -79,7 +80,7 @@ async def test_migrate_options(hass: HomeAssistant, mock_config_entry: MockConfi
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 4)
+    assert (entry.version, entry.minor_version) == (1, 5)
     assert entry.options == {
         CONF_URGENT_LOW: 54,
         CONF_LOW: 75,
@@ -89,6 +90,7 @@ async def test_migrate_options(hass: HomeAssistant, mock_config_entry: MockConfi
         CONF_URGENT_LOW_SOON_LEVEL: 55,
         CONF_URGENT_LOW_SOON_MINUTES: 20,
         CONF_FAST_RATE: 2.0,
+        CONF_CHART_HOURS: 3,
     }
     assert hass.states.get("binary_sensor.jane_stale") is not None
 
@@ -119,15 +121,39 @@ async def test_migrate_forecast_options(
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 4)
+    assert (entry.version, entry.minor_version) == (1, 5)
     assert entry.options == {
         **chosen,
         CONF_URGENT_LOW_SOON_LEVEL: 55,
         CONF_URGENT_LOW_SOON_MINUTES: 20,
         CONF_FAST_RATE: 2.0,
+        CONF_CHART_HOURS: 3,
     }
     assert set(entry.options) == set(DEFAULT_OPTIONS)
     assert hass.states.get("binary_sensor.jane_urgent_low_soon") is not None
+
+
+async def test_migrate_chart_hours(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -> None:
+    """A 1.4 entry keeps its options and gets the chart's 3 hours."""
+    chosen = {key: value for key, value in DEFAULT_OPTIONS.items() if key != CONF_CHART_HOURS}
+    chosen[CONF_HIGH] = 160
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=mock_config_entry.title,
+        unique_id=mock_config_entry.unique_id,
+        data=dict(mock_config_entry.data),
+        options=chosen,
+        version=1,
+        minor_version=4,
+    )
+    entry.add_to_hass(hass)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert (entry.version, entry.minor_version) == (1, 5)
+    assert entry.options == {**chosen, CONF_CHART_HOURS: 3}
+    assert hass.states.get("image.jane_glucose_chart") is not None
 
 
 async def test_migrate_from_future_version(

@@ -33,6 +33,8 @@ import voluptuous as vol
 from yarl import URL
 
 from .const import (
+    CHART_HOURS,
+    CONF_CHART_HOURS,
     CONF_FAST_RATE,
     CONF_HIGH,
     CONF_LOW,
@@ -101,6 +103,14 @@ REGION_SELECTOR: Final = SelectSelector(
 UNIT_SELECTOR: Final = SelectSelector(
     SelectSelectorConfig(
         options=[MGDL, MMOLL],
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
+
+CHART_HOURS_SELECTOR: Final = SelectSelector(
+    SelectSelectorConfig(
+        options=[str(hours) for hours in CHART_HOURS],
+        translation_key=CONF_CHART_HOURS,
         mode=SelectSelectorMode.DROPDOWN,
     )
 )
@@ -185,7 +195,8 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
     # 1.2: a custom server URL is stored as Share's full service URL, ending with a slash.
     # 1.3: the options hold every option, the defaults included.
     # 1.4: the options of the forecast sensors join them.
-    MINOR_VERSION = 4
+    # 1.5: the glucose chart's hours join them.
+    MINOR_VERSION = 5
 
     def __init__(self) -> None:
         """Start with no data."""
@@ -332,7 +343,7 @@ def _sign_in_error(err: ShareError, *, custom: bool) -> str:
 
 
 class CgmOptionsFlow(OptionsFlowWithReload):
-    """Change the glucose limits, shown in the entry's unit."""
+    """Change the glucose limits, shown in the entry's unit, and the chart's hours."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Show the limits in the entry's unit and store them in mg/dL."""
@@ -352,12 +363,16 @@ class CgmOptionsFlow(OptionsFlowWithReload):
         )
 
 
-def _shown_options(options: Mapping[str, Any], unit: str) -> dict[str, float]:
-    """Return the current options, with the limits and the rate in the unit."""
-    shown: dict[str, float] = {key: to_unit(options[key], unit) for key in GLUCOSE_LIMITS}
+def _shown_options(options: Mapping[str, Any], unit: str) -> dict[str, float | str]:
+    """Return the current options, with the limits and the rate in the unit.
+
+    The chart's hours show as the select's text.
+    """
+    shown: dict[str, float | str] = {key: to_unit(options[key], unit) for key in GLUCOSE_LIMITS}
     shown[CONF_FAST_RATE] = rate_to_unit(options[CONF_FAST_RATE], unit)
     for key in (CONF_STALE_MINUTES, CONF_URGENT_LOW_SOON_MINUTES):
         shown[key] = options[key]
+    shown[CONF_CHART_HOURS] = str(options[CONF_CHART_HOURS])
     return shown
 
 
@@ -372,7 +387,7 @@ def _stored_options(
     shown = _shown_options(current, unit)
     stored: dict[str, float] = {key: from_unit(user_input[key], unit) for key in GLUCOSE_LIMITS}
     stored[CONF_FAST_RATE] = rate_from_unit(user_input[CONF_FAST_RATE], unit)
-    for key in (CONF_STALE_MINUTES, CONF_URGENT_LOW_SOON_MINUTES):
+    for key in (CONF_STALE_MINUTES, CONF_URGENT_LOW_SOON_MINUTES, CONF_CHART_HOURS):
         stored[key] = int(user_input[key])
     return {
         key: current[key] if user_input[key] == shown[key] else value
@@ -386,7 +401,7 @@ def _thresholds_rise(options: Mapping[str, float]) -> bool:
     return all(lower < upper for lower, upper in pairwise(values))
 
 
-def _options_schema(unit: str, defaults: Mapping[str, float]) -> vol.Schema:
+def _options_schema(unit: str, defaults: Mapping[str, float | str]) -> vol.Schema:
     """Return the options form, with the limits and the rate in the unit."""
     low, high = (to_unit(limit, unit) for limit in THRESHOLD_RANGE_MGDL)
     threshold = NumberSelector(
@@ -399,7 +414,7 @@ def _options_schema(unit: str, defaults: Mapping[str, float]) -> vol.Schema:
         )
     )
     slowest, fastest = (rate_to_unit(rate, unit) for rate in FAST_RATE_RANGE_MGDL)
-    selectors: dict[str, NumberSelector] = dict.fromkeys(THRESHOLDS, threshold)
+    selectors: dict[str, NumberSelector | SelectSelector] = dict.fromkeys(THRESHOLDS, threshold)
     selectors[CONF_STALE_MINUTES] = _minutes_selector(*STALE_RANGE, 1)
     selectors[CONF_URGENT_LOW_SOON_LEVEL] = threshold
     selectors[CONF_URGENT_LOW_SOON_MINUTES] = _minutes_selector(*SOON_RANGE)
@@ -412,6 +427,7 @@ def _options_schema(unit: str, defaults: Mapping[str, float]) -> vol.Schema:
             unit_of_measurement=f"{unit}/min",
         )
     )
+    selectors[CONF_CHART_HOURS] = CHART_HOURS_SELECTOR
     return vol.Schema(
         {vol.Required(key, default=defaults[key]): selector for key, selector in selectors.items()}
     )

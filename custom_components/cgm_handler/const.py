@@ -23,6 +23,7 @@ CONF_STALE_MINUTES: Final = "stale_minutes"
 CONF_URGENT_LOW_SOON_LEVEL: Final = "urgent_low_soon_level"
 CONF_URGENT_LOW_SOON_MINUTES: Final = "urgent_low_soon_minutes"
 CONF_FAST_RATE: Final = "fast_rate"
+CONF_CHART_HOURS: Final = "chart_hours"
 
 ATTR_OUT_OF_RANGE: Final = "out_of_range"
 
@@ -44,11 +45,15 @@ DEFAULT_FORECAST_OPTIONS: Final = {
     CONF_URGENT_LOW_SOON_MINUTES: 20,
     CONF_FAST_RATE: 2.0,
 }
-# Stored in the options of every entry when it is created (or migrated to 1.3 and 1.4).
+# The hours the glucose chart may show; it opens on the last 3, as Dexcom's app does.
+CHART_HOURS: Final = (3, 6, 12, 24)
+DEFAULT_CHART_HOURS: Final = 3
+# Stored in the options of every entry when it is created (or migrated to 1.3, 1.4, 1.5).
 DEFAULT_OPTIONS: Final = {
     **DEFAULT_THRESHOLDS,
     CONF_STALE_MINUTES: DEFAULT_STALE_MINUTES,
     **DEFAULT_FORECAST_OPTIONS,
+    CONF_CHART_HOURS: DEFAULT_CHART_HOURS,
 }
 
 # The readings the coordinator keeps whole (trend, time): Share's 24-hour window.

@@ -22,7 +22,8 @@ from .metrics import GlycemicMetrics
 from .no_readings import NoReadingsWatch
 from .periods import PERIODS, Period
 from .scheduler import MAX_WAIT, TIMER_SLACK, Poller
-from .share import GlucoseReading, ShareClient, ShareError
+from .share import GlucoseReading, ShareClient, ShareError, ShareRateLimitedError
+from .share_health import ShareHealth, rate_limited_error
 from .sign_in_guard import SignInGuard
 from .statistics import StatisticsImporter
 
@@ -97,6 +98,7 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         )
         self.client = client
         self.guard = SignInGuard(hass, entry)
+        self.health = ShareHealth(hass, entry)
         self.poller = Poller()
         self.history = ReadingHistory(hass, entry.entry_id)
         self.statistics = StatisticsImporter(hass, entry, self.history)
@@ -108,8 +110,9 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         self.async_add_listener(lambda: None)
 
     async def _async_setup(self) -> None:
-        """Read the stored reading history."""
+        """Read the stored reading history; go on watching an outage a reload interrupted."""
         await self.history.async_load()
+        self.health.async_resume()
 
     @property
     def stale_after(self) -> timedelta:
@@ -128,12 +131,15 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         now = dt_util.utcnow()
         try:
             fetched = await self._async_fetch(now)
-        except UpdateFailed:
+        except UpdateFailed as err:
             if (resume := self.guard.resume_at(now)) is not None:
                 self._plan(resume)
+            planned = resume or self.health.state.limited_until
+            self.health.async_failed(now, _in_words(err), planned)
             self._slide(now)
             raise
         self.guard.async_signed_in()
+        self.health.async_succeeded()
         self._merge(fetched, now)
         self.poller.read(self._readings.keys(), now)
         self.statistics.async_update(self.history.async_merge(fetched, now))
@@ -159,8 +165,14 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         password = self.config_entry.data[CONF_PASSWORD]
         try:
             self.guard.check(now, password)
+            self.health.check(now)
             minutes, count = self.poller.window(self._readings.keys(), now)
             return await self.client.get_readings(minutes, count)
+        except ShareRateLimitedError as err:
+            resume = self.poller.rate_limited(now, err.retry_after)
+            self.health.async_rate_limited(now, resume)
+            self._plan(resume)
+            raise rate_limited_error(resume, now) from err
         except ShareError as err:
             if (refused := self.guard.refused(err, now, password)) is not None:
                 raise refused from err
@@ -204,3 +216,9 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
             self._unsub_stale()
             self._unsub_stale = None
         await super().async_shutdown()
+
+
+def _in_words(err: UpdateFailed) -> str:
+    """Return what went wrong: the Share client's message (it holds no secret), or ours."""
+    cause = err.__cause__
+    return str(cause) if isinstance(cause, ShareError) else str(err)

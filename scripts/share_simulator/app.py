@@ -129,11 +129,12 @@ class ShareSimulator:
         endpoint: str | None = None,
         delay: float = 30.0,
         status: int | None = None,
+        retry_after: int | None = None,
     ) -> Fault:
         """Hit the next `count` matching requests (None: until cleared)."""
         if count is not None and count < 1:
             raise ValueError("count must be at least 1, or None")
-        return self.faults.add(Fault(kind, count, endpoint, delay, status))
+        return self.faults.add(Fault(kind, count, endpoint, delay, status, retry_after))
 
     def outage(
         self,
@@ -142,9 +143,23 @@ class ShareSimulator:
         kind: FaultKind = FaultKind.HTML_ERROR,
         *,
         endpoint: str | None = None,
+        status: int | None = None,
+        retry_after: int | None = None,
     ) -> Fault:
-        """Hit every request while the simulated time is in [start, end)."""
-        fault = Fault(kind, None, endpoint, start=as_utc(start), end=as_utc(end))
+        """Hit every request while the simulated time is in [start, end).
+
+        A web firewall is an HTML_ERROR outage with status 403, a maintenance window one
+        with status 503 and a retry_after; a rate limit is a RATE_LIMITED one.
+        """
+        fault = Fault(
+            kind,
+            None,
+            endpoint,
+            status=status,
+            retry_after=retry_after,
+            start=as_utc(start),
+            end=as_utc(end),
+        )
         return self.faults.add(fault)
 
     def clear_faults(self) -> None:

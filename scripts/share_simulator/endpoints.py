@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .faults import FaultKind, html_page, server_error, spoil
+from .faults import Fault, FaultKind, html_page, server_error, spoil
 from .wire import (
     AUTHENTICATE_ENDPOINT,
     BASE_PATH,
@@ -83,10 +83,8 @@ class Endpoints:
                 server_error(status, request.path, now), separators=(",", ":")
             ).encode()
             return web.Response(status=status, body=body, content_type="application/json")
-        elif fault and kind is FaultKind.HTML_ERROR:
-            status = fault.status or HTTPStatus.SERVICE_UNAVAILABLE
-            page = html_page(status)
-            return web.Response(status=status, text=page, content_type="text/html")
+        elif fault and kind in {FaultKind.HTML_ERROR, FaultKind.RATE_LIMITED}:
+            return page_answer(fault)
         elif kind is FaultKind.DISCONNECT:
             if request.transport is not None:
                 request.transport.close()
@@ -155,6 +153,18 @@ class Endpoints:
             return []
         readings = account.trace.visible(now, minutes, max_count)
         return [entry(reading, account) for reading in readings]
+
+
+def page_answer(fault: Fault) -> web.Response:
+    """Return the HTML page of a firewall, a gateway or a rate limit, with its Retry-After."""
+    if fault.kind is FaultKind.RATE_LIMITED:
+        status = HTTPStatus.TOO_MANY_REQUESTS
+    else:
+        status = HTTPStatus(fault.status or HTTPStatus.SERVICE_UNAVAILABLE)
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    return web.Response(
+        status=status, text=html_page(status), content_type="text/html", headers=headers
+    )
 
 
 def parse_body(text: str) -> dict[str, Any]:

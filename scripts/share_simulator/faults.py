@@ -19,7 +19,10 @@ class FaultKind(StrEnum):
     SERVER_ERROR = "server_error"
     """HTTP 500 (or `status`) with a JSON body that has no Dexcom Code."""
     HTML_ERROR = "html_error"
-    """HTTP 503 (or `status`) with an HTML page, as a proxy sends it."""
+    """HTTP 503 (or `status`, e.g. 403 for a web firewall) with an HTML page, as a proxy
+    sends it; with `retry_after`, a Retry-After header too (a maintenance window)."""
+    RATE_LIMITED = "rate_limited"
+    """HTTP 429 with a firewall's HTML page, and Retry-After of `retry_after` seconds if set."""
     TIMEOUT = "timeout"
     """Answer normally, but only after `delay` seconds (of the event loop's clock)."""
     MALFORMED = "malformed"
@@ -65,6 +68,8 @@ class Fault:
     """Seconds to wait, for TIMEOUT: real ones, or simulated where the loop's clock is frozen."""
     status: int | None = None
     """HTTP status for SERVER_ERROR and HTML_ERROR."""
+    retry_after: int | None = None
+    """Seconds of the Retry-After header, for RATE_LIMITED and HTML_ERROR; None: no header."""
     start: datetime | None = None
     """With `end`: only hit while the simulated time is in [start, end)."""
     end: datetime | None = None

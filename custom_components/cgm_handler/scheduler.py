@@ -171,7 +171,11 @@ class UploadDelays:
     @property
     def median(self) -> timedelta:
         """Return the delay by which half the readings have appeared."""
-        return timedelta(seconds=BIN * (_quantile_bin(self.masses, 0.5) + 1))
+        return self.quantile(0.5)
+
+    def quantile(self, share: float) -> timedelta:
+        """Return the delay by which `share` of the readings have appeared."""
+        return timedelta(seconds=BIN * (_quantile_bin(self.masses, share) + 1))
 
 
 def _quantile_bin(masses: list[float], share: float) -> int:
@@ -288,6 +292,13 @@ class PollScheduler:
     def offsets(self) -> tuple[timedelta, ...]:
         """Return the planned polls after the next reading is due."""
         return self._offsets
+
+    @property
+    def next_planned(self) -> datetime | None:
+        """Return the first poll planned for the next reading; it moves once a reading."""
+        if self._newest is None or not self._offsets:
+            return None
+        return self._newest + READING_INTERVAL + self._offsets[0]
 
     def plan(self, polls: int) -> tuple[timedelta, ...]:
         """Return the offsets after a reading is due of that many polls, worth most."""

@@ -7,6 +7,7 @@ import itertools
 import random
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -230,3 +231,51 @@ async def test_the_first_planned_wait_is_not_an_outage(
     await advance(hass, freezer, second + timedelta(minutes=31) - dt_util.utcnow())
 
     assert outage_issue(hass, entry) is not None
+
+
+async def test_no_request_while_limited(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: ShareSimulator,
+) -> None:
+    """A refresh asked during the limit (an action, a reload) sends nothing to Share."""
+    entry = await setup_entry(hass, make_entry(simulator))
+    simulator.inject(FaultKind.RATE_LIMITED, retry_after=1800)
+    await advance(hass, freezer, MAX_WAIT + LATE)
+    reads = simulator.requests[READINGS_ENDPOINT]
+
+    await coordinator_of(entry).async_refresh()
+    # The reload's first refresh waits too: the setup is retried later, without a request.
+    assert not await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert simulator.requests[READINGS_ENDPOINT] == reads
+    assert sign_ins(simulator) == 1
+
+
+async def test_a_reload_keeps_counting_the_outage(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: ShareSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The repair comes 30 minutes after the first failure, a reload in between."""
+    polls = spy_polls(monkeypatch)
+    entry = await setup_entry(hass, make_entry(simulator))
+    start = dt_util.utcnow()
+    simulator.outage(start, start + timedelta(hours=1), FaultKind.SERVER_ERROR)
+    await advance(hass, freezer, MAX_WAIT + LATE)
+    first_failure = failed_times(polls)[0]
+    await advance(hass, freezer, timedelta(minutes=10))
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+
+    await advance(hass, freezer, first_failure + timedelta(minutes=29) - dt_util.utcnow())
+    assert outage_issue(hass, entry) is None
+    await advance(hass, freezer, timedelta(minutes=2))
+    assert outage_issue(hass, entry) is not None
+
+    assert await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert outage_issue(hass, entry) is None

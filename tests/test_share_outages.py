@@ -260,7 +260,11 @@ async def test_a_reload_keeps_counting_the_outage(
     simulator: ShareSimulator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The repair comes 30 minutes after the first failure, a reload in between."""
+    """The repair comes 30 minutes after the first failure, a reload in between.
+
+    The reload fails (Share is down), so the entry waits in setup retry, up to 10 minutes
+    between tries on the newest release: the repair's timer outlives the failed setup.
+    """
     polls = spy_polls(monkeypatch)
     entry = await setup_entry(hass, make_entry(simulator))
     start = dt_util.utcnow()

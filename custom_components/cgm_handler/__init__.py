@@ -75,6 +75,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool
     """
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
+        entry.runtime_data.health.async_stop()
         await entry.runtime_data.history.async_flush()
         if entry.disabled_by is not None:
             async_clear_no_readings(hass, entry.entry_id)

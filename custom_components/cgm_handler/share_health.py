@@ -10,12 +10,14 @@ outage's count again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import UpdateFailed
@@ -44,6 +46,8 @@ class ShareState:
     """The HTTP 429 answers since the entry was loaded first."""
     rate_limited: timedelta = timedelta(0)
     """The time spent waiting for rate limits to end."""
+    unsub: CALLBACK_TYPE | None = field(default=None, repr=False, compare=False)
+    """The timer of the repair; it outlives a failed setup, as the outage does."""
 
 
 STATES: HassKey[dict[str, ShareState]] = HassKey(f"{DOMAIN}_share_states")
@@ -57,7 +61,8 @@ def outage_issue_id(entry_id: str) -> str:
 @callback
 def async_forget_share_state(hass: HomeAssistant, entry_id: str) -> None:
     """Forget what an entry knew about Share and remove its repair issue."""
-    hass.data.get(STATES, {}).pop(entry_id, None)
+    if (state := hass.data.get(STATES, {}).pop(entry_id, None)) is not None:
+        _cancel(state)
     ir.async_delete_issue(hass, DOMAIN, outage_issue_id(entry_id))
 
 
@@ -68,9 +73,9 @@ class ShareHealth:
         """Use the state that outlives the entry's reloads."""
         self._hass = hass
         self._entry = entry
+        if STATES not in hass.data:
+            hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, partial(_async_stop_all, hass))
         self.state = hass.data.setdefault(STATES, {}).setdefault(entry.entry_id, ShareState())
-        self._unsub: CALLBACK_TYPE | None = None
-        entry.async_on_unload(self._cancel)
 
     @property
     def reachable(self) -> bool:
@@ -105,9 +110,14 @@ class ShareHealth:
         self._async_check(now)
 
     @callback
+    def async_stop(self) -> None:
+        """Stop watching: the entry unloads (a failed setup does not call this)."""
+        _cancel(self.state)
+
+    @callback
     def async_succeeded(self) -> None:
         """Forget the outage and remove its repair issue."""
-        self._cancel()
+        _cancel(self.state)
         self.state.failing_since = self.state.last_error = None
         self.state.limited_until = None
         ir.async_delete_issue(self._hass, DOMAIN, outage_issue_id(self._entry.entry_id))
@@ -121,7 +131,7 @@ class ShareHealth:
     @callback
     def _async_check(self, now: datetime) -> None:
         """Raise the repair once the outage lasts long enough; else check again then."""
-        self._cancel()
+        _cancel(self.state)
         since = self.state.failing_since
         if since is None:
             return
@@ -129,11 +139,11 @@ class ShareHealth:
         if now >= due:
             self._raise_issue(since)
         else:
-            self._unsub = async_track_point_in_utc_time(self._hass, self._async_due, due)
+            self.state.unsub = async_track_point_in_utc_time(self._hass, self._async_due, due)
 
     @callback
     def _async_due(self, now: datetime) -> None:
-        self._unsub = None
+        self.state.unsub = None
         self._async_check(now)
 
     def _raise_issue(self, since: datetime) -> None:
@@ -153,11 +163,20 @@ class ShareHealth:
             },
         )
 
-    @callback
-    def _cancel(self) -> None:
-        if self._unsub is not None:
-            self._unsub()
-            self._unsub = None
+
+@callback
+def _async_stop_all(hass: HomeAssistant, _event: Event) -> None:
+    """Cancel every repair timer as Home Assistant stops (an entry may be in setup retry)."""
+    for state in hass.data.get(STATES, {}).values():
+        _cancel(state)
+
+
+@callback
+def _cancel(state: ShareState) -> None:
+    """Cancel the repair's timer."""
+    if state.unsub is not None:
+        state.unsub()
+        state.unsub = None
 
 
 def rate_limited_error(until: datetime, now: datetime) -> UpdateFailed:

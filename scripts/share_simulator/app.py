@@ -14,7 +14,7 @@ from aiohttp import web
 from .accounts import Account, Accounts
 from .clock import Now, as_utc, utc_now
 from .endpoints import Endpoints
-from .faults import Fault, FaultKind, Faults
+from .faults import Fault, FaultKind, Faults, RateLimit
 from .glucose import Excursion, GlucoseModel
 from .sensor import Backlog, DelayModel, Reading, SensorTrace, UploadDelay
 from .wire import APPLICATION_IDS, BASE_PATH, Region, to_ms
@@ -50,6 +50,8 @@ class ShareSimulator:
             lockout_duration=lockout_duration,
         )
         self.faults = Faults()
+        self.rate_limit: RateLimit | None = None
+        """A per-account limit of requests per window, answered with 429; None: no limit."""
         self.requests: Counter[str] = Counter()
         """Calls per endpoint, whatever their outcome."""
         self.bytes_sent: Counter[str] = Counter()
@@ -161,6 +163,11 @@ class ShareSimulator:
             end=as_utc(end),
         )
         return self.faults.add(fault)
+
+    def limit_requests(self, requests: int, window: timedelta) -> RateLimit:
+        """Answer 429, with Retry-After, past `requests` of one account in any `window`."""
+        self.rate_limit = RateLimit(requests, window)
+        return self.rate_limit
 
     def clear_faults(self) -> None:
         """Remove every injected fault and outage."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from http import HTTPStatus
+import math
 from typing import TYPE_CHECKING, Any
 
 from .wire import LOGIN_ENDPOINT
@@ -153,3 +156,27 @@ def server_error(status: int, path: str, now: datetime) -> dict[str, Any]:
         "error": HTTPStatus(status).phrase,
         "path": path,
     }
+
+
+@dataclass
+class RateLimit:
+    """At most `requests` requests of one account in any `window`; more answer 429.
+
+    Each refused request gets the Retry-After that lets the oldest counted one leave the
+    window. Requests that cannot be told to an account (unknown name, session) count for
+    the key they name.
+    """
+
+    requests: int
+    window: timedelta
+    seen: defaultdict[str, deque[datetime]] = field(default_factory=lambda: defaultdict(deque))
+
+    def refuses(self, key: str, now: datetime) -> int | None:
+        """Count a request; return the seconds to wait if it is one too many."""
+        times = self.seen[key]
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if len(times) >= self.requests:
+            return max(1, math.ceil((times[0] + self.window - now).total_seconds()))
+        times.append(now)
+        return None

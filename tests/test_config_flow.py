@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import logging
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock, patch
@@ -48,12 +48,15 @@ from custom_components.cgm_handler.share import (
     ShareError,
     ShareInvalidResponseError,
     ShareNullSessionError,
+    ShareRateLimitedError,
+    ShareUnavailableError,
     ShareUnrecognizedServerError,
     Trend,
 )
 from custom_components.cgm_handler.share.const import BASE_URLS
 from custom_components.cgm_handler.share.exceptions import ShareConnectionError, ShareServerError
-from scripts.share_simulator import BASE_PATH, ShareSimulator
+from scripts.share_simulator import BASE_PATH, FaultKind, ShareSimulator
+from scripts.share_simulator.wire import AUTHENTICATE_ENDPOINT, LOGIN_ENDPOINT
 from tests.conftest import PASSWORD as SIM_PASSWORD, USERNAME as SIM_USERNAME
 
 ACCOUNT_ID = "2f8f6f4e-0b8a-4d7b-9a43-1c6f0b1e4b11"
@@ -87,6 +90,8 @@ ERRORS = [
     (ShareServerError("HTTP 500"), "cannot_connect"),
     (ShareInvalidResponseError("garbage"), "cannot_connect"),
     (ShareError("other"), "cannot_connect"),
+    (ShareRateLimitedError("HTTP 429", timedelta(minutes=12)), "rate_limited"),
+    (ShareUnavailableError("HTTP 403 page"), "share_unavailable"),
     (RuntimeError("boom"), "unknown"),
 ]
 ERROR_IDS = [type(error).__name__ for error, _ in ERRORS]
@@ -401,6 +406,8 @@ def test_server_url_error() -> None:
         (ShareUnrecognizedServerError("HTTP 404"), False, "cannot_connect"),
         (ShareServerError("HTTP 500"), True, "cannot_connect"),
         (ShareConnectionError("refused"), True, "cannot_connect"),
+        (ShareUnavailableError("HTTP 503 page"), True, "share_unavailable"),
+        (ShareRateLimitedError("HTTP 429"), True, "rate_limited"),
     ],
 )
 async def test_user_flow_not_share_server(
@@ -449,6 +456,84 @@ async def test_user_flow_simulator_by_origin(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_SERVER_URL] == simulator.base_url
     assert result["result"].unique_id == simulator.account(SIM_USERNAME).account_id
+
+
+async def error_text(hass: HomeAssistant, result: ConfigFlowResult) -> str:
+    """Return the form's error as the frontend shows it, in English."""
+    config = await async_get_translations(hass, "en", "config", {DOMAIN})
+    text = config[f"component.{DOMAIN}.config.error.{result['errors']['base']}"]
+    return text.format(**(result["description_placeholders"] or {}))
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "minutes"),
+    [
+        (timedelta(seconds=90), "2"),
+        (timedelta(seconds=1), "1"),
+        (None, "5"),
+        (timedelta(hours=3), "60"),
+    ],
+)
+@pytest.mark.parametrize("step", ["user", "reauth_confirm", "reconfigure"])
+async def test_rate_limit_says_when_to_try_again(
+    hass: HomeAssistant,
+    mock_client: MagicMock,
+    entry: MockConfigEntry,
+    *,
+    retry_after: timedelta | None,
+    minutes: str,
+    step: str,
+) -> None:
+    """A 429 says Share is limiting requests, and in how many minutes to try again."""
+    mock_client.return_value.login.side_effect = ShareRateLimitedError("HTTP 429", retry_after)
+    if step == "user":
+        result = await _start_user_flow(hass)
+        submitted: dict[str, Any] = {**USER_INPUT, CONF_USERNAME: "bob@example.com"}
+    elif step == "reauth_confirm":
+        result = await _start_reauth(hass, entry)
+        submitted = {CONF_PASSWORD: NEW_PASSWORD}
+    else:
+        result = await _start_reconfigure(hass, entry)
+        submitted = USER_INPUT
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], submitted)
+
+    assert result["step_id"] == step
+    assert result["errors"] == {"base": "rate_limited"}
+    assert await error_text(hass, result) == (
+        f"Dexcom Share is limiting requests from this network. Try again in {minutes} minutes."
+    )
+
+
+async def test_share_pages_against_the_simulator(
+    hass: HomeAssistant, simulator: ShareSimulator
+) -> None:
+    """A rate limit, a firewall page after Share answered, and one before it, each named."""
+    assert simulator.base_url is not None
+    sign_in = {
+        CONF_USERNAME: SIM_USERNAME,
+        CONF_PASSWORD: SIM_PASSWORD,
+        CONF_REGION: "us",
+        SECTION_ADVANCED: {CONF_SERVER_URL: simulator.base_url},
+    }
+    result = await _start_user_flow(hass)
+
+    simulator.inject(FaultKind.RATE_LIMITED, retry_after=600)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], sign_in)
+    assert result["errors"] == {"base": "rate_limited"}
+    assert "Try again in 10 minutes" in await error_text(hass, result)
+
+    simulator.inject(FaultKind.HTML_ERROR, status=403, endpoint=LOGIN_ENDPOINT)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], sign_in)
+    assert result["errors"] == {"base": "share_unavailable"}
+    assert "not a wrong password" in await error_text(hass, result)
+
+    simulator.inject(FaultKind.HTML_ERROR, status=403, endpoint=AUTHENTICATE_ENDPOINT)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], sign_in)
+    assert result["errors"] == {"base": "not_share_server"}
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], sign_in)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 @pytest.mark.parametrize(("error", "reason"), ERRORS, ids=ERROR_IDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 import itertools
 import logging
+import random
 import statistics
 
 from freezegun.api import FrozenDateTimeFactory
@@ -20,6 +21,7 @@ from custom_components.cgm_handler.const import BUFFER, DOMAIN, LOCKOUT_WAIT
 from custom_components.cgm_handler.coordinator import CgmCoordinator, CgmData
 from custom_components.cgm_handler.scheduler import (
     BUDGET,
+    JITTER,
     MAX_POLLS,
     MAX_WAIT,
     MIN_WAIT,
@@ -460,9 +462,14 @@ async def test_connection_errors_back_off(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Share being down is retried after 15 s, doubling up to 5 minutes; logged once."""
+    """Share being down is retried after 15 s, doubling up to 5 minutes; logged once.
+
+    Each wait is drawn within ±20 % (JITTER) from the poller's random source, seeded here.
+    """
     polls = spy_polls(monkeypatch)
     entry = await setup_entry(hass, make_entry(simulator))
+    coordinator_of(entry.runtime_data).poller.scheduler.rng = random.Random(5)  # noqa: S311
+    draws = random.Random(5)  # noqa: S311 - the same draws
     start = dt_util.utcnow()
     outage_end = start + timedelta(minutes=40)
     simulator.outage(start, outage_end, FaultKind.HTML_ERROR)
@@ -473,14 +480,15 @@ async def test_connection_errors_back_off(
 
     failed = [poll.time for poll in polls if poll.returned is None]
     waits = [(b - a).total_seconds() for a, b in itertools.pairwise(failed)]
-    expected = [min(MAX_WAIT, MIN_WAIT * 2**n).total_seconds() for n in range(len(waits))]
-    assert waits == pytest.approx(expected, abs=LATE.total_seconds())
-    assert expected[-2:] == [MAX_WAIT.total_seconds()] * 2
-    assert failed[-1] < outage_end <= failed[-1] + MAX_WAIT + LATE
+    bases = [min(MAX_WAIT, MIN_WAIT * 2**n).total_seconds() for n in range(len(failed))]
+    expected = [base * draws.uniform(1 - JITTER, 1 + JITTER) for base in bases]
+    assert waits == pytest.approx(expected[:-1], abs=LATE.total_seconds())
+    assert bases[-3:] == [MAX_WAIT.total_seconds()] * 3
+    assert failed[-1] < outage_end <= failed[-1] + MAX_WAIT * (1 + JITTER) + LATE
     recovered = next(poll for poll in polls if poll.time >= outage_end)
     assert recovered.returned is not None
     assert (recovered.time - failed[-1]).total_seconds() == pytest.approx(
-        MAX_WAIT.total_seconds(), abs=LATE.total_seconds()
+        expected[-1], abs=LATE.total_seconds()
     )
 
     name = f"{DOMAIN} {entry.entry_id}"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import itertools
 import math
 import random
+from typing import Any
 
 import pytest
 
@@ -14,11 +15,14 @@ from custom_components.cgm_handler.cadence import READING_INTERVAL
 from custom_components.cgm_handler.scheduler import (
     BIN,
     BUDGET,
+    JITTER,
     LEARN_LIMIT,
     LOOKS,
     MAX_POLLS,
     MAX_WAIT,
     MIN_WAIT,
+    RATE_LIMIT_CAP,
+    RATE_LIMIT_WAIT,
     TAIL,
     TIMER_SLACK,
     Backfill,
@@ -44,9 +48,9 @@ def seconds(value: float) -> timedelta:
     return timedelta(seconds=value)
 
 
-def started(**kwargs: float) -> PollScheduler:
+def started(**kwargs: Any) -> PollScheduler:
     """Return a scheduler that has done its first fetch, which found FIRST."""
-    scheduler = PollScheduler(**kwargs)  # type: ignore[arg-type]
+    scheduler = PollScheduler(**kwargs)
     scheduler.polled(START, FIRST)
     return scheduler
 
@@ -268,9 +272,17 @@ def test_gap_mode_still_waits_15_seconds() -> None:
     assert scheduler.next_poll(now) == now + MIN_WAIT
 
 
+class Midpoint(random.Random):
+    """A random source whose every uniform draw is the middle of its range: no jitter."""
+
+    def uniform(self, a: float, b: float) -> float:
+        """Return the middle of the range."""
+        return (a + b) / 2
+
+
 def test_failure_backoff_and_reset() -> None:
     """Failures back off from 15 s, doubling up to 5 minutes; a success resets it."""
-    scheduler = started()
+    scheduler = started(rng=Midpoint())
     waits = [scheduler.failed(START) - START for _ in range(9)]
 
     assert waits[0] == MIN_WAIT
@@ -281,6 +293,57 @@ def test_failure_backoff_and_reset() -> None:
 
     scheduler.polled(START, FIRST)
     assert scheduler.failed(START) - START == MIN_WAIT
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_failure_backoff_has_jitter(seed: int) -> None:
+    """Each wait is the backoff made up to 20 % longer or shorter, drawn from the source."""
+    scheduler = started(rng=random.Random(seed))  # noqa: S311 - reproducible
+    draws = random.Random(seed)  # noqa: S311 - the same draws
+    bases = [min(MAX_WAIT, MIN_WAIT * 2**n) for n in range(40)]
+    waits = [scheduler.failed(START) - START for _ in bases]
+
+    assert waits == [base * draws.uniform(1 - JITTER, 1 + JITTER) for base in bases]
+    assert all(0.8 * base <= wait <= 1.2 * base for base, wait in zip(bases, waits, strict=True))
+    # The jitter spreads the waits: at 5 minutes they span most of the ±20 %.
+    settled = [wait.total_seconds() for wait in waits[10:]]
+    assert max(settled) - min(settled) > 0.5 * 2 * JITTER * MAX_WAIT.total_seconds()
+
+
+def test_jitter_differs_between_installations() -> None:
+    """Two sources give two schedules, so installations do not return in the same second."""
+    first, second = started(rng=random.Random(1)), started(rng=random.Random(2))  # noqa: S311
+    assert [first.failed(START) for _ in range(5)] != [second.failed(START) for _ in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "least"),
+    [
+        (seconds(120), seconds(120)),
+        (seconds(0), MIN_WAIT),
+        (timedelta(minutes=59), timedelta(minutes=59)),
+        (timedelta(hours=2), RATE_LIMIT_CAP),
+    ],
+)
+def test_rate_limit_waits_what_the_server_asked(retry_after: timedelta, least: timedelta) -> None:
+    """A rate limit waits at least its Retry-After, at most an hour; the jitter only adds."""
+    for seed in range(20):
+        scheduler = started(rng=random.Random(seed))  # noqa: S311 - reproducible
+        wait = scheduler.rate_limited(START, retry_after) - START
+        assert least <= wait <= min(RATE_LIMIT_CAP, least * (1 + JITTER))
+
+
+def test_rate_limit_without_retry_after_backs_off_from_5_minutes() -> None:
+    """Without Retry-After: 5 minutes, doubling up to an hour; a success resets it."""
+    scheduler = started(rng=Midpoint())
+    waits = [scheduler.rate_limited(START, None) - START for _ in range(7)]
+    assert waits == [
+        min(RATE_LIMIT_CAP, RATE_LIMIT_WAIT * 2**n * (1 + JITTER / 2)) for n in range(7)
+    ]
+    assert waits[0] > RATE_LIMIT_WAIT
+    assert waits[-1] == RATE_LIMIT_CAP
+    scheduler.polled(START, FIRST)
+    assert scheduler.rate_limited(START, None) - START == RATE_LIMIT_WAIT * (1 + JITTER / 2)
 
 
 def fetch_window(known: list[datetime], now: datetime) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from .history import async_remove_history
 from .no_readings import async_clear_no_readings
 from .services import async_setup_services
 from .share import Region, ShareClient
+from .share_health import async_forget_share_state
 from .sign_in_guard import async_clear_lockout
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.IMAGE, Platform.SENSOR]
@@ -68,14 +69,17 @@ async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> boo
 async def async_unload_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
     """Unload the entities and save the reading history.
 
-    A reload keeps the repair about missing readings (the next poll decides about it);
-    disabling the entry removes it, since nothing would poll to remove it later.
+    A reload keeps the repairs about missing readings and a Share outage (the next poll
+    decides about them); disabling the entry removes them, since nothing would poll to
+    remove them later.
     """
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
+        entry.runtime_data.health.async_stop()
         await entry.runtime_data.history.async_flush()
         if entry.disabled_by is not None:
             async_clear_no_readings(hass, entry.entry_id)
+            async_forget_share_state(hass, entry.entry_id)
     return unloaded
 
 
@@ -83,4 +87,5 @@ async def async_remove_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> None
     """Delete the stored reading history and the repairs of the entry."""
     async_clear_lockout(hass, entry.entry_id)
     async_clear_no_readings(hass, entry.entry_id)
+    async_forget_share_state(hass, entry.entry_id)
     await async_remove_history(hass, entry.entry_id)

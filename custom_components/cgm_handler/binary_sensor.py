@@ -1,4 +1,4 @@
-"""Low, high, stale, urgent low soon, and falling and rising fast binary sensors."""
+"""Low, high, stale, urgent low soon, falling and rising fast, and Share reachable."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
+from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -115,6 +116,7 @@ async def async_setup_entry(
             *(CgmThresholdSensor(coordinator, description) for description in THRESHOLD_SENSORS),
             CgmStaleSensor(coordinator, STALE_SENSOR),
             *(CgmOutlookSensor(coordinator, description) for description in OUTLOOK_SENSORS),
+            CgmShareReachableSensor(coordinator, SHARE_REACHABLE),
         ]
     )
 
@@ -168,3 +170,25 @@ class CgmStaleSensor(CgmEntity, BinarySensorEntity):
     def is_on(self) -> bool:
         """Return whether the newest reading is too old."""
         return not self.coordinator.is_fresh(self.coordinator.data.latest)
+
+
+SHARE_REACHABLE = BinarySensorEntityDescription(
+    key="share_reachable",
+    translation_key="share_reachable",
+    device_class=BinarySensorDeviceClass.CONNECTIVITY,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
+class CgmShareReachableSensor(CgmEntity, BinarySensorEntity):
+    """On while the last poll got an answer from Dexcom Share."""
+
+    @property
+    def available(self) -> bool:
+        """Stay available: whether Share answers is what this sensor reports."""
+        return True
+
+    @property
+    def is_on(self) -> bool:
+        """Return whether the last poll got an answer."""
+        return self.coordinator.health.reachable

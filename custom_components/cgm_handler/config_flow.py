@@ -53,6 +53,7 @@ from .const import (
     MMOLL,
 )
 from .limits import SENSOR_MAX, SENSOR_MIN
+from .scheduler import RATE_LIMIT_CAP, RATE_LIMIT_WAIT
 from .share import (
     Region,
     ShareAccountLockedError,
@@ -60,9 +61,12 @@ from .share import (
     ShareClient,
     ShareError,
     ShareInvalidResponseError,
+    ShareRateLimitedError,
+    ShareUnavailableError,
     ShareUnrecognizedServerError,
     service_url,
 )
+from .share_health import whole_minutes
 from .sign_in_guard import async_clear_rejection
 from .units import from_unit, rate_from_unit, rate_to_unit, to_unit
 
@@ -201,6 +205,8 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
     def __init__(self) -> None:
         """Start with no data."""
         self._data: dict[str, Any] = {}
+        # The words of the last sign-in error: the minutes to wait for a rate limit.
+        self._error_placeholders: dict[str, str] = {}
 
     @staticmethod
     @callback
@@ -226,6 +232,7 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
+            description_placeholders=self._error_placeholders,
         )
 
     async def async_step_no_readings(
@@ -263,7 +270,10 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="reauth_confirm",
             data_schema=vol.Schema({vol.Required(CONF_PASSWORD): PASSWORD_SELECTOR}),
             errors=errors,
-            description_placeholders={"username": entry.data[CONF_USERNAME]},
+            description_placeholders={
+                "username": entry.data[CONF_USERNAME],
+                **self._error_placeholders,
+            },
         )
 
     async def async_step_reconfigure(
@@ -285,6 +295,7 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(schema, shown),
             errors=errors,
+            description_placeholders=self._error_placeholders,
         )
 
     def _connection_data(
@@ -315,6 +326,10 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
             data[CONF_SERVER_URL] = service_url(data[CONF_SERVER_URL])
         try:
             return await async_sign_in(self.hass, data)
+        except ShareRateLimitedError as err:
+            LOGGER.debug("Signing in to Dexcom Share failed: %s", err)
+            errors["base"] = "rate_limited"
+            self._error_placeholders = {"minutes": _retry_minutes(err)}
         except ShareError as err:
             LOGGER.debug("Signing in to Dexcom Share failed: %s", err)
             errors["base"] = _sign_in_error(err, custom=custom)
@@ -337,9 +352,17 @@ def _sign_in_error(err: ShareError, *, custom: bool) -> str:
         return "invalid_auth"
     if isinstance(err, ShareAccountLockedError):
         return "account_locked"
+    if isinstance(err, ShareUnavailableError):
+        return "share_unavailable"
     if custom and isinstance(err, ShareUnrecognizedServerError | ShareInvalidResponseError):
         return "not_share_server"
     return "cannot_connect"
+
+
+def _retry_minutes(err: ShareRateLimitedError) -> str:
+    """Return the minutes to wait after a rate limit: what the server asked, or our wait."""
+    wait = RATE_LIMIT_WAIT if err.retry_after is None else err.retry_after
+    return whole_minutes(min(wait, RATE_LIMIT_CAP))
 
 
 class CgmOptionsFlow(OptionsFlowWithReload):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -22,11 +23,28 @@ from .metrics import GlycemicMetrics
 from .no_readings import NoReadingsWatch
 from .periods import PERIODS, Period
 from .scheduler import MAX_WAIT, TIMER_SLACK, Poller
-from .share import GlucoseReading, ShareClient, ShareError
+from .share import GlucoseReading, ShareClient, ShareError, ShareRateLimitedError
+from .share_health import ShareHealth, rate_limited_error
 from .sign_in_guard import SignInGuard
 from .statistics import StatisticsImporter
 
 type CgmConfigEntry = ConfigEntry[CgmCoordinator]
+
+# The share of readings by which the high upload delay shown has reached Share.
+UPLOAD_DELAY_HIGH = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class Polling:
+    """What the polls show: the upload delays learned, the plan and Share's answers."""
+
+    upload_delay: timedelta
+    upload_delay_p90: timedelta
+    next_poll: datetime | None
+    """The first poll planned for the next reading."""
+    requests_24h: int
+    """The reads asked of Share in the last 24 hours."""
+    reachable: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +56,7 @@ class CgmData:
     """The metrics of the readings of each period up to the last update."""
     forecast: Forecast | None = None
     """The forecast from the newest readings; None when they are too sparse for one."""
+    polling: Polling | None = None
 
     @property
     def latest(self) -> GlucoseReading | None:
@@ -97,19 +116,22 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         )
         self.client = client
         self.guard = SignInGuard(hass, entry)
+        self.health = ShareHealth(hass, entry)
         self.poller = Poller()
         self.history = ReadingHistory(hass, entry.entry_id)
         self.statistics = StatisticsImporter(hass, entry, self.history)
         self.agp = AgpCoordinator(hass, entry, self.history)
         self._readings: dict[datetime, GlucoseReading] = {}
+        self._requests: deque[datetime] = deque()
         self._unsub_stale: CALLBACK_TYPE | None = None
         self.no_readings = NoReadingsWatch(hass, entry, dt_util.utcnow())
         # Keep polling, and importing statistics, when every entity is disabled.
         self.async_add_listener(lambda: None)
 
     async def _async_setup(self) -> None:
-        """Read the stored reading history."""
+        """Read the stored reading history; go on watching an outage a reload interrupted."""
         await self.history.async_load()
+        self.health.async_resume()
 
     @property
     def stale_after(self) -> timedelta:
@@ -128,17 +150,20 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         now = dt_util.utcnow()
         try:
             fetched = await self._async_fetch(now)
-        except UpdateFailed:
+        except UpdateFailed as err:
             if (resume := self.guard.resume_at(now)) is not None:
                 self._plan(resume)
+            planned = resume or self.health.state.limited_until
+            self.health.async_failed(now, _in_words(err), planned)
             self._slide(now)
             raise
         self.guard.async_signed_in()
+        self.health.async_succeeded()
         self._merge(fetched, now)
         self.poller.read(self._readings.keys(), now)
         self.statistics.async_update(self.history.async_merge(fetched, now))
         readings = tuple(self._readings[key] for key in sorted(self._readings))
-        data = CgmData(readings, self._metrics(now), forecast(readings))
+        data = CgmData(readings, self._metrics(now), forecast(readings), self._polling(now))
         self._plan(self.poller.next_poll(now))
         self._watch_stale(data.latest)
         self.no_readings.async_polled(now, self.history.newest)
@@ -148,10 +173,23 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         """Return the metrics of each period up to now."""
         return {period: self.history.metrics(period.length, now) for period in PERIODS}
 
+    def _polling(self, now: datetime) -> Polling:
+        """Return what the polls show now."""
+        while self._requests and self._requests[0] <= now - BUFFER:
+            self._requests.popleft()
+        scheduler = self.poller.scheduler
+        return Polling(
+            upload_delay=scheduler.delays.median,
+            upload_delay_p90=scheduler.delays.quantile(UPLOAD_DELAY_HIGH),
+            next_poll=scheduler.next_planned,
+            requests_24h=len(self._requests),
+            reachable=self.health.reachable,
+        )
+
     def _slide(self, now: datetime) -> None:
         """Move the metric windows to now, keeping the readings."""
         if self.data is not None:
-            self.data = replace(self.data, metrics=self._metrics(now))
+            self.data = replace(self.data, metrics=self._metrics(now), polling=self._polling(now))
             self.async_update_listeners()
 
     async def _async_fetch(self, now: datetime) -> list[GlucoseReading]:
@@ -159,8 +197,15 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
         password = self.config_entry.data[CONF_PASSWORD]
         try:
             self.guard.check(now, password)
+            self.health.check(now)
             minutes, count = self.poller.window(self._readings.keys(), now)
+            self._requests.append(now)
             return await self.client.get_readings(minutes, count)
+        except ShareRateLimitedError as err:
+            resume = self.poller.rate_limited(now, err.retry_after)
+            self.health.async_rate_limited(now, resume)
+            self._plan(resume)
+            raise rate_limited_error(resume, now) from err
         except ShareError as err:
             if (refused := self.guard.refused(err, now, password)) is not None:
                 raise refused from err
@@ -204,3 +249,9 @@ class CgmCoordinator(DataUpdateCoordinator[CgmData]):
             self._unsub_stale()
             self._unsub_stale = None
         await super().async_shutdown()
+
+
+def _in_words(err: UpdateFailed) -> str:
+    """Return what went wrong: the Share client's message (it holds no secret), or ours."""
+    cause = err.__cause__
+    return str(cause) if isinstance(cause, ShareError) else str(err)

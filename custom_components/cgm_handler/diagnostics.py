@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -11,6 +12,7 @@ from homeassistant.core import HomeAssistant
 
 from .coordinator import CgmConfigEntry
 from .forecast import Forecast
+from .share_health import ShareState
 from .statistics import StatisticsImporter
 
 TO_REDACT = {CONF_USERNAME, CONF_PASSWORD, "unique_id", "title", "session_id"}
@@ -41,7 +43,25 @@ async def async_get_config_entry_diagnostics(
         ],
         "forecast": _forecast(coordinator.data.forecast),
         "statistics": _statistics(coordinator.statistics),
+        "share": _share(coordinator.health.state),
     }
+
+
+def _share(state: ShareState) -> dict[str, Any]:
+    """Return how Share answers: since when it fails and why, and its rate limits."""
+    return {
+        "reachable": state.failing_since is None,
+        "failing_since": _iso(state.failing_since),
+        "last_error": state.last_error,
+        "rate_limits": state.rate_limits,
+        "rate_limited_seconds": state.rate_limited.total_seconds(),
+        "rate_limited_until": _iso(state.limited_until),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """Return a moment in ISO format, or None."""
+    return moment.isoformat() if moment is not None else None
 
 
 def _statistics(importer: StatisticsImporter) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 import itertools
 import math
+import random
 
 from .cadence import GAP, READING_INTERVAL
 from .share import MAX_COUNT, MAX_MINUTES
@@ -36,6 +37,13 @@ LEARN_LIMIT = timedelta(minutes=30)
 RECENT_READS = 16
 # A poll timer may fire up to a second early; never poll before a reading is due.
 TIMER_SLACK = timedelta(seconds=1)
+# After a failed poll, waits double from MIN_WAIT to MAX_WAIT, each made up to JITTER
+# longer or shorter at random, so installations do not all return at once after an outage.
+JITTER = 0.2
+# A server limiting requests is left alone for its Retry-After, at most RATE_LIMIT_CAP;
+# without one, for RATE_LIMIT_WAIT, doubling at each limit in a row.
+RATE_LIMIT_WAIT = timedelta(minutes=5)
+RATE_LIMIT_CAP = timedelta(hours=1)
 # When to look for a hole's readings again, counted from the poll that first saw it.
 # Backlogs (a phone back online, a sensor's backfill) mostly arrive within minutes of the
 # newer readings, stragglers later; a hole that never fills (a warm-up) costs ten reads.
@@ -163,7 +171,11 @@ class UploadDelays:
     @property
     def median(self) -> timedelta:
         """Return the delay by which half the readings have appeared."""
-        return timedelta(seconds=BIN * (_quantile_bin(self.masses, 0.5) + 1))
+        return self.quantile(0.5)
+
+    def quantile(self, share: float) -> timedelta:
+        """Return the delay by which `share` of the readings have appeared."""
+        return timedelta(seconds=BIN * (_quantile_bin(self.masses, share) + 1))
 
 
 def _quantile_bin(masses: list[float], share: float) -> int:
@@ -253,9 +265,15 @@ class PollScheduler:
     are missing, one poll per reading interval.
     """
 
-    def __init__(self, budget: float = BUDGET, samples: int = SAMPLES) -> None:
-        """Start with no readings and the prior upload delays."""
+    def __init__(
+        self,
+        budget: float = BUDGET,
+        samples: int = SAMPLES,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Start with no readings and the prior upload delays; rng draws the jitter."""
         self.budget = budget
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.delays = UploadDelays(samples)
         self._plans: dict[int, tuple[timedelta, ...]] = {}
         self._offsets: tuple[timedelta, ...] = ()
@@ -263,6 +281,7 @@ class PollScheduler:
         self._credit = budget
         self._last: datetime | None = None
         self._failures = 0
+        self._limits = 0
 
     @property
     def upload_delay(self) -> timedelta:
@@ -273,6 +292,13 @@ class PollScheduler:
     def offsets(self) -> tuple[timedelta, ...]:
         """Return the planned polls after the next reading is due."""
         return self._offsets
+
+    @property
+    def next_planned(self) -> datetime | None:
+        """Return the first poll planned for the next reading; it moves once a reading."""
+        if self._newest is None or not self._offsets:
+            return None
+        return self._newest + READING_INTERVAL + self._offsets[0]
 
     def plan(self, polls: int) -> tuple[timedelta, ...]:
         """Return the offsets after a reading is due of that many polls, worth most."""
@@ -288,7 +314,7 @@ class PollScheduler:
 
     def polled(self, now: datetime, newest: datetime | None) -> None:
         """Record a successful poll and the newest reading known after it."""
-        self._failures = 0
+        self._failures = self._limits = 0
         if self._last is not None:
             self._credit += self.budget * ((now - self._last) / READING_INTERVAL)
         self._credit = min(float(MAX_POLLS), self._credit) - 1
@@ -299,10 +325,20 @@ class PollScheduler:
             self._offsets = self.plan(polls)
 
     def failed(self, now: datetime) -> datetime:
-        """Record a failed poll and return when to try again."""
+        """Record a failed poll and return when to try again, with jitter."""
         self._failures += 1
         wait = min(MAX_WAIT, MIN_WAIT * (1 << min(self._failures - 1, 8)))
-        return now + wait
+        return now + wait * self.rng.uniform(1 - JITTER, 1 + JITTER)
+
+    def rate_limited(self, now: datetime, retry_after: timedelta | None) -> datetime:
+        """Record a poll the server refused as too many; return when to try again.
+
+        Never sooner than the server asked (up to RATE_LIMIT_CAP); the jitter only adds.
+        """
+        self._limits += 1
+        backoff = RATE_LIMIT_WAIT * (1 << min(self._limits - 1, 4))
+        asked = min(RATE_LIMIT_CAP, max(MIN_WAIT, backoff if retry_after is None else retry_after))
+        return now + min(RATE_LIMIT_CAP, asked * self.rng.uniform(1, 1 + JITTER))
 
     def next_poll(self, now: datetime) -> datetime:
         """Return when to poll next."""
@@ -326,9 +362,9 @@ class Poller:
     coordinator and the benchmark drive the same object.
     """
 
-    def __init__(self) -> None:
-        """Start with no readings known."""
-        self.scheduler = PollScheduler()
+    def __init__(self, rng: random.Random | None = None) -> None:
+        """Start with no readings known; rng draws the jitter of the retries."""
+        self.scheduler = PollScheduler(rng=rng)
         self.backfill = Backfill()
         self._known: set[datetime] = set()
         # The recent successful reads: when, and the oldest reading time each could return.
@@ -363,6 +399,10 @@ class Poller:
     def failed(self, now: datetime) -> datetime:
         """Record a failed read and return when to try again."""
         return self.scheduler.failed(now)
+
+    def rate_limited(self, now: datetime, retry_after: timedelta | None) -> datetime:
+        """Record a read refused as too many and return when to try again."""
+        return self.scheduler.rate_limited(now, retry_after)
 
     def next_poll(self, now: datetime) -> datetime:
         """Return when to poll next."""

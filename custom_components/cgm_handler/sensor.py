@@ -18,12 +18,12 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import PERCENTAGE
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import ATTR_OUT_OF_RANGE, CONF_UNIT, MGDL
-from .coordinator import CgmConfigEntry, CgmCoordinator, CgmData
+from .coordinator import CgmConfigEntry, CgmCoordinator, CgmData, Polling
 from .entity import CgmEntity
 from .metrics import (
     TIME_ABOVE_180,
@@ -154,7 +154,56 @@ SENSORS: tuple[CgmSensorEntityDescription, ...] = (
         attributes_fn=_forecast_points,
         available_fn=lambda data: data.forecast is not None,
     ),
+    # How the polls go: diagnostics, shown whatever the readings' age.
+    CgmSensorEntityDescription(
+        key="upload_delay",
+        translation_key="upload_delay",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        needs_fresh=False,
+        available_fn=lambda data: data.polling is not None,
+        value_fn=lambda data, _: _seconds(data.polling, "upload_delay"),
+    ),
+    CgmSensorEntityDescription(
+        key="upload_delay_p90",
+        translation_key="upload_delay_p90",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        device_class=SensorDeviceClass.DURATION,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        entity_registry_enabled_default=False,
+        needs_fresh=False,
+        available_fn=lambda data: data.polling is not None,
+        value_fn=lambda data, _: _seconds(data.polling, "upload_delay_p90"),
+    ),
+    CgmSensorEntityDescription(
+        key="next_poll",
+        translation_key="next_poll",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_registry_enabled_default=False,
+        needs_fresh=False,
+        available_fn=lambda data: data.polling is not None,
+        value_fn=lambda data, _: data.polling.next_poll if data.polling else None,
+    ),
+    CgmSensorEntityDescription(
+        key="share_requests_24h",
+        translation_key="share_requests_24h",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+        needs_fresh=False,
+        available_fn=lambda data: data.polling is not None,
+        value_fn=lambda data, _: data.polling.requests_24h if data.polling else None,
+    ),
 )
+
+
+def _seconds(polling: Polling | None, name: str) -> float | None:
+    """Return a delay of the polls in seconds."""
+    return None if polling is None else getattr(polling, name).total_seconds()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from aiohttp import web
 from .accounts import Account, Accounts
 from .clock import Now, as_utc, utc_now
 from .endpoints import Endpoints
-from .faults import Fault, FaultKind, Faults
+from .faults import Fault, FaultKind, Faults, RateLimit
 from .glucose import Excursion, GlucoseModel
 from .sensor import Backlog, DelayModel, Reading, SensorTrace, UploadDelay
 from .wire import APPLICATION_IDS, BASE_PATH, Region, to_ms
@@ -50,6 +50,8 @@ class ShareSimulator:
             lockout_duration=lockout_duration,
         )
         self.faults = Faults()
+        self.rate_limit: RateLimit | None = None
+        """A per-account limit of requests per window, answered with 429; None: no limit."""
         self.requests: Counter[str] = Counter()
         """Calls per endpoint, whatever their outcome."""
         self.bytes_sent: Counter[str] = Counter()
@@ -129,11 +131,12 @@ class ShareSimulator:
         endpoint: str | None = None,
         delay: float = 30.0,
         status: int | None = None,
+        retry_after: int | None = None,
     ) -> Fault:
         """Hit the next `count` matching requests (None: until cleared)."""
         if count is not None and count < 1:
             raise ValueError("count must be at least 1, or None")
-        return self.faults.add(Fault(kind, count, endpoint, delay, status))
+        return self.faults.add(Fault(kind, count, endpoint, delay, status, retry_after))
 
     def outage(
         self,
@@ -142,10 +145,29 @@ class ShareSimulator:
         kind: FaultKind = FaultKind.HTML_ERROR,
         *,
         endpoint: str | None = None,
+        status: int | None = None,
+        retry_after: int | None = None,
     ) -> Fault:
-        """Hit every request while the simulated time is in [start, end)."""
-        fault = Fault(kind, None, endpoint, start=as_utc(start), end=as_utc(end))
+        """Hit every request while the simulated time is in [start, end).
+
+        A web firewall is an HTML_ERROR outage with status 403, a maintenance window one
+        with status 503 and a retry_after; a rate limit is a RATE_LIMITED one.
+        """
+        fault = Fault(
+            kind,
+            None,
+            endpoint,
+            status=status,
+            retry_after=retry_after,
+            start=as_utc(start),
+            end=as_utc(end),
+        )
         return self.faults.add(fault)
+
+    def limit_requests(self, requests: int, window: timedelta) -> RateLimit:
+        """Answer 429, with Retry-After, past `requests` of one account in any `window`."""
+        self.rate_limit = RateLimit(requests, window)
+        return self.rate_limit
 
     def clear_faults(self) -> None:
         """Remove every injected fault and outage."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .faults import FaultKind, html_page, server_error, spoil
+from .faults import Fault, FaultKind, html_page, server_error, spoil
 from .wire import (
     AUTHENTICATE_ENDPOINT,
     BASE_PATH,
@@ -67,6 +67,8 @@ class Endpoints:
         simulator.requests[endpoint] += 1
         raw = await request.text()  # read before any delay, as a real server does
         now = simulator.now()
+        if (limited := self.limited(endpoint, raw, request, now)) is not None:
+            return limited
         fault = simulator.faults.take(endpoint, now, lists=False)
         kind = fault.kind if fault else None
         if fault and kind is FaultKind.TIMEOUT:
@@ -83,10 +85,8 @@ class Endpoints:
                 server_error(status, request.path, now), separators=(",", ":")
             ).encode()
             return web.Response(status=status, body=body, content_type="application/json")
-        elif fault and kind is FaultKind.HTML_ERROR:
-            status = fault.status or HTTPStatus.SERVICE_UNAVAILABLE
-            page = html_page(status)
-            return web.Response(status=status, text=page, content_type="text/html")
+        elif fault and kind in {FaultKind.HTML_ERROR, FaultKind.RATE_LIMITED}:
+            return page_answer(fault)
         elif kind is FaultKind.DISCONNECT:
             if request.transport is not None:
                 request.transport.close()
@@ -110,6 +110,32 @@ class Endpoints:
         simulator.bytes_sent[endpoint] += len(body)
         # Bytes, so the content type has no charset, as Dexcom sends it.
         return web.Response(status=status, body=body, content_type="application/json")
+
+    def limited(
+        self, endpoint: str, raw: str, request: web.Request, now: datetime
+    ) -> web.Response | None:
+        """Return the 429 of a request past the account's rate limit, if there is one."""
+        limit = self.simulator.rate_limit
+        if limit is None:
+            return None
+        wait = limit.refuses(self.requester(endpoint, raw, request), now)
+        if wait is None:
+            return None
+        return page_answer(Fault(FaultKind.RATE_LIMITED, retry_after=wait))
+
+    def requester(self, endpoint: str, raw: str, request: web.Request) -> str:
+        """Return the account a request is for (its id), or what it names instead."""
+        accounts = self.simulator.accounts
+        if endpoint == READINGS_ENDPOINT:
+            named = request.query.get("sessionId", "").lower()
+            session = accounts.sessions.get(named)
+            return session.account.account_id if session else named
+        with contextlib.suppress(DexcomError):
+            body = parse_body(raw)
+            named = str(body.get("accountName") or body.get("accountId") or "")
+            account = accounts.find(named)
+            return account.account_id if account else named.lower()
+        return ""
 
     def check_application(self, body: dict[str, Any]) -> None:
         """Accept only the region's application id."""
@@ -155,6 +181,18 @@ class Endpoints:
             return []
         readings = account.trace.visible(now, minutes, max_count)
         return [entry(reading, account) for reading in readings]
+
+
+def page_answer(fault: Fault) -> web.Response:
+    """Return the HTML page of a firewall, a gateway or a rate limit, with its Retry-After."""
+    if fault.kind is FaultKind.RATE_LIMITED:
+        status = HTTPStatus.TOO_MANY_REQUESTS
+    else:
+        status = HTTPStatus(fault.status or HTTPStatus.SERVICE_UNAVAILABLE)
+    headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+    return web.Response(
+        status=status, text=html_page(status), content_type="text/html", headers=headers
+    )
 
 
 def parse_body(text: str) -> dict[str, Any]:

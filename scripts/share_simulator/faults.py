@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from http import HTTPStatus
+import math
 from typing import TYPE_CHECKING, Any
 
 from .wire import LOGIN_ENDPOINT
@@ -19,7 +22,10 @@ class FaultKind(StrEnum):
     SERVER_ERROR = "server_error"
     """HTTP 500 (or `status`) with a JSON body that has no Dexcom Code."""
     HTML_ERROR = "html_error"
-    """HTTP 503 (or `status`) with an HTML page, as a proxy sends it."""
+    """HTTP 503 (or `status`, e.g. 403 for a web firewall) with an HTML page, as a proxy
+    sends it; with `retry_after`, a Retry-After header too (a maintenance window)."""
+    RATE_LIMITED = "rate_limited"
+    """HTTP 429 with a firewall's HTML page, and Retry-After of `retry_after` seconds if set."""
     TIMEOUT = "timeout"
     """Answer normally, but only after `delay` seconds (of the event loop's clock)."""
     MALFORMED = "malformed"
@@ -65,6 +71,8 @@ class Fault:
     """Seconds to wait, for TIMEOUT: real ones, or simulated where the loop's clock is frozen."""
     status: int | None = None
     """HTTP status for SERVER_ERROR and HTML_ERROR."""
+    retry_after: int | None = None
+    """Seconds of the Retry-After header, for RATE_LIMITED and HTML_ERROR; None: no header."""
     start: datetime | None = None
     """With `end`: only hit while the simulated time is in [start, end)."""
     end: datetime | None = None
@@ -148,3 +156,27 @@ def server_error(status: int, path: str, now: datetime) -> dict[str, Any]:
         "error": HTTPStatus(status).phrase,
         "path": path,
     }
+
+
+@dataclass
+class RateLimit:
+    """At most `requests` requests of one account in any `window`; more answer 429.
+
+    Each refused request gets the Retry-After that lets the oldest counted one leave the
+    window. Requests that cannot be told to an account (unknown name, session) count for
+    the key they name.
+    """
+
+    requests: int
+    window: timedelta
+    seen: defaultdict[str, deque[datetime]] = field(default_factory=lambda: defaultdict(deque))
+
+    def refuses(self, key: str, now: datetime) -> int | None:
+        """Count a request; return the seconds to wait if it is one too many."""
+        times = self.seen[key]
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if len(times) >= self.requests:
+            return max(1, math.ceil((times[0] + self.window - now).total_seconds()))
+        times.append(now)
+        return None

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 import logging
 import math
+import random
 import threading
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,14 +62,22 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 from sqlalchemy import func, select
 
-from custom_components.cgm_handler import statistics as cgm_statistics
+from custom_components.cgm_handler import (
+    coordinator as cgm_coordinator,
+    statistics as cgm_statistics,
+)
 from custom_components.cgm_handler.const import DOMAIN, LOCKOUT_WAIT
 from custom_components.cgm_handler.history import ReadingHistory, storage_key
-from custom_components.cgm_handler.scheduler import MAX_WAIT
+from custom_components.cgm_handler.scheduler import MAX_WAIT, Poller
 from custom_components.cgm_handler.share import MAX_COUNT, MAX_MINUTES, GlucoseReading, ShareClient
 from custom_components.cgm_handler.statistics import STATISTICS, statistic_id
 from scripts.share_simulator import Account, Fault, FaultKind, Reading, ShareSimulator
-from scripts.share_simulator.wire import AUTHENTICATE_ENDPOINT, LOGIN_ENDPOINT, to_ms
+from scripts.share_simulator.wire import (
+    AUTHENTICATE_ENDPOINT,
+    LOGIN_ENDPOINT,
+    READINGS_ENDPOINT,
+    to_ms,
+)
 from tests.conftest import PASSWORD, USERNAME
 from tests.database import DatabaseFault
 from tests.helpers import assert_hours_match, by_hour, make_entry
@@ -218,6 +227,8 @@ class Observed:
     """Whether the statistics were failing when the database came back."""
     offsets: set[timedelta | None] = field(default_factory=set)
     """The UTC offsets of the display times seen."""
+    first_back: tuple[datetime, list[datetime]] | None = None
+    """The first good poll after a checked outage: when, and the reading times it got."""
 
 
 class Runner:
@@ -270,13 +281,26 @@ class Runner:
         self.cancel_armed = False
         self.invalidate_armed = False
         self.logins_before = 0
+        self.requests_before = 0
         self.requests_pending = 0
+        self.share_back: datetime | None = None
+        """The end of a checked outage, until the first good poll after it."""
         self._patch()
 
     # Set-up and patches
 
     def _patch(self) -> None:
-        """Spy on polls and imports; let restarts cut in between a fetch and its import."""
+        """Spy on polls and imports; let restarts cut in between a fetch and its import.
+
+        The retries' jitter is drawn from a source seeded with the scenario's name, so that
+        each run of a scenario is the same.
+        """
+        seed = self.scenario.name
+        self.monkeypatch.setattr(
+            cgm_coordinator,
+            "Poller",
+            lambda: Poller(rng=random.Random(seed)),  # noqa: S311
+        )
         self._spy_polls()
         self._spy_imports()
         self._cut_sessions()
@@ -295,7 +319,11 @@ class Runner:
                 runner.cancel_armed = False
                 runner.hass.async_create_task(runner.unload())
                 await asyncio.Event().wait()
-            runner.seen.good_polls.append(dt_util.utcnow())
+            now = dt_util.utcnow()
+            runner.seen.good_polls.append(now)
+            if runner.share_back is not None and now >= runner.share_back:
+                runner.share_back = None
+                runner.seen.first_back = (now, [reading.time for reading in readings])
             return readings
 
         self.monkeypatch.setattr(ShareClient, "get_readings", get_readings_cut)
@@ -493,8 +521,28 @@ class Runner:
             return [(at, self.simulator.stop), (end, self.listen)]
         begin, finish = self.start_at + at, self.start_at + end
         kind = FaultKind(event.kind)
-        self.simulator.faults.add(Fault(kind, None, delay=TIMEOUT_DELAY, start=begin, end=finish))
-        return [(at, self.noop), (end, self.noop)]
+        fault = Fault(
+            kind,
+            None,
+            delay=TIMEOUT_DELAY,
+            status=event.status,
+            retry_after=event.retry_after,
+            start=begin,
+            end=finish,
+        )
+        self.simulator.faults.add(fault)
+        if not event.checked:
+            return [(at, self.noop), (end, self.noop)]
+        # The first poll after a rate limit waits up to its Retry-After, plus the jitter.
+        asked = timedelta(seconds=(event.retry_after or 0) * 1.2) + 2 * MINUTE
+        if kind is not FaultKind.RATE_LIMITED:
+            asked = timedelta(0)
+        return [
+            (at, self.outage_starts),
+            (end - MINUTE, partial(self.check_outage, event.most_requests)),
+            (end, partial(self.watch_return, finish)),
+            (end + max(FINE - MINUTE, asked), self.check_recovered),
+        ]
 
     def _database_down(self, event: DatabaseDown) -> list[Action]:
         at, end = event.at, event.at + event.length
@@ -698,6 +746,44 @@ class Runner:
         assert self.account.failed_logins == 1
         assert self._lock_issue() is None
         assert self.entry.state is ConfigEntryState.LOADED
+
+    async def outage_starts(self) -> None:
+        """Note the logins and reads before a checked outage."""
+        self.logins_before = self.account.logins
+        self.requests_before = self.simulator.requests[READINGS_ENDPOINT]
+        self.share_back = self.start_at + self.scenario.duration  # set at the outage's end
+
+    def _outage_issue(self) -> ir.IssueEntry | None:
+        issue_id = f"share_not_answering_{self.entry.entry_id}"
+        return ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id)
+
+    async def check_outage(self, most_requests: int | None) -> None:
+        """Near the end of an outage: the repair is up, no sign-in, few reads."""
+        assert self._outage_issue() is not None, "no repair about Share not answering"
+        assert self.account.logins == self.logins_before, "signed in during the outage"
+        reads = self.simulator.requests[READINGS_ENDPOINT] - self.requests_before
+        assert most_requests is None or reads <= most_requests, f"{reads} reads"
+
+    async def watch_return(self, back: datetime) -> None:
+        """Keep the readings of the first good poll after Share returns."""
+        self.share_back = back
+        self.seen.first_back = None
+
+    async def check_recovered(self) -> None:
+        """After an outage: the first good poll brought every reading; the repair is gone."""
+        assert self.seen.first_back is not None, "no good poll after the outage"
+        first, fetched = self.seen.first_back
+        known = {reading.time for reading in self.entry.runtime_data.data.readings}
+        # The coordinator keeps a day: count the readings it still holds now.
+        since = dt_util.utcnow() - DAY + MINUTE
+        published = {
+            reading.time
+            for reading in self.simulator.published_readings(self.account, first)
+            if reading.time > since
+        }
+        missing = published - known - set(fetched)
+        assert not missing, f"{sorted(missing)} missing after the poll of {first}"
+        assert self._outage_issue() is None, "the repair stayed after Share came back"
 
     # Observations
 

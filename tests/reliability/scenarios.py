@@ -29,11 +29,23 @@ type RestartKind = Literal["reload", "stop", "crash", "cancel"]
 
 @dataclass(frozen=True, slots=True)
 class Outage:
-    """Share fails every request from `at` for `length`."""
+    """Share fails every request from `at` for `length`.
+
+    With `checked`, the run checks what the person sees: the repair about Share not
+    answering is up before the end (the outage lasts longer than 30 minutes plus the first
+    planned wait), no sign-in meanwhile, at most `most_requests` reads, and every reading
+    back with the first poll after Share returns.
+    """
 
     at: timedelta
     length: timedelta
     kind: OutageKind
+    status: int | None = None
+    """The HTTP status of an HTML_ERROR outage: 403 for a web firewall, else 503."""
+    retry_after: int | None = None
+    """Seconds of Retry-After on every answer (a rate limit, a maintenance window)."""
+    checked: bool = False
+    most_requests: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +161,7 @@ FAILING_KINDS = frozenset(
         FaultKind.TIMEOUT,
         FaultKind.MALFORMED,
         FaultKind.DISCONNECT,
+        FaultKind.RATE_LIMITED,
     }
 )
 
@@ -268,6 +281,33 @@ SCENARIOS: tuple[Scenario, ...] = (
             Outage(38 * HOUR, 2 * HOUR, FaultKind.SERVER_ERROR),
         ),
         why="2-hour outages: the first good poll fetches the whole gap",
+    ),
+    Scenario(
+        "rate-limited-2h",
+        START,
+        (
+            Outage(
+                27 * HOUR,
+                2 * HOUR,
+                FaultKind.RATE_LIMITED,
+                retry_after=1800,
+                checked=True,
+                most_requests=6,
+            ),
+        ),
+        why="Share limits requests for 2 hours mid-day, asking 30 minutes between tries",
+    ),
+    Scenario(
+        "firewall-40m",
+        START,
+        (Outage(8 * HOUR, 40 * MINUTE, FaultKind.HTML_ERROR, status=403, checked=True),),
+        why="a web firewall answers an HTML 403 page for 40 minutes",
+    ),
+    Scenario(
+        "share-down-6h",
+        START,
+        (Outage(10 * HOUR, 6 * HOUR, FaultKind.HTML_ERROR, retry_after=600, checked=True),),
+        why="Share down 6 hours (503 maintenance page) while the phone keeps uploading",
     ),
     Scenario(
         "outage-23h-refused",

@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 import pytest
 
-from custom_components.cgm_handler.share.client import ShareClient, parse_readings, service_url
+from custom_components.cgm_handler.share.client import (
+    ShareClient,
+    parse_readings,
+    retry_after,
+    service_url,
+)
 from custom_components.cgm_handler.share.const import APPLICATION_IDS, BASE_URLS, Region
 from custom_components.cgm_handler.share.exceptions import (
     ShareAccountLockedError,
@@ -24,8 +29,10 @@ from custom_components.cgm_handler.share.exceptions import (
     ShareInvalidArgumentError,
     ShareInvalidResponseError,
     ShareNullSessionError,
+    ShareRateLimitedError,
     ShareServerError,
     ShareSessionError,
+    ShareUnavailableError,
     ShareUnrecognizedServerError,
 )
 from custom_components.cgm_handler.share.models import GlucoseReading, OutOfRange, Trend
@@ -372,8 +379,9 @@ async def test_lockout_costs_one_request(
         (answer({"Message": "no code"}, status=500), ShareServerError),
         (answer({"Code": None}, status=500), ShareServerError),
         (answer(["Code"], status=500), ShareServerError),
-        (web.Response(text="<html>Bad gateway</html>", status=502), ShareServerError),
-        (web.Response(text="", status=503), ShareServerError),
+        (web.Response(text="<html>Bad gateway</html>", status=502), ShareUnavailableError),
+        (web.Response(text="", status=503), ShareUnavailableError),
+        (answer({"Message": "no code"}, status=503), ShareServerError),
         (web.Response(text="Not found", status=404), ShareUnrecognizedServerError),
         (web.Response(text="Method not allowed", status=405), ShareUnrecognizedServerError),
         (web.Response(text="not json"), ShareInvalidResponseError),
@@ -463,6 +471,163 @@ async def test_readings_errors(
         await client.get_readings()
     assert type(info.value) is error
     await assert_requests(aresponses, [*RELOGIN, *READ])
+
+
+# Rate limits and unavailable pages
+
+CUSTOM_HOST = "127.0.0.1:8090"
+CUSTOM_URL = f"http://{CUSTOM_HOST}{PREFIX}"
+FIREWALL_PAGE = "<!DOCTYPE html><html><title>Attention Required! | Cloudflare</title></html>"
+
+
+def page(status: int, text: str = FIREWALL_PAGE, **headers: str) -> web.Response:
+    """Return an HTML page, as a web firewall or a maintenance server answers."""
+    return web.Response(text=text, status=status, content_type="text/html", headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"Retry-After": "120"}, timedelta(minutes=2)),
+        ({"Retry-After": " 0 "}, timedelta(0)),
+        (
+            {
+                "Retry-After": "Mon, 07 Dec 2026 13:30:00 GMT",
+                "Date": "Mon, 07 Dec 2026 13:00:00 GMT",
+            },
+            timedelta(minutes=30),
+        ),
+        (
+            {
+                "Retry-After": "Mon, 07 Dec 2026 12:59:00 GMT",
+                "Date": "Mon, 07 Dec 2026 13:00:00 GMT",
+            },
+            timedelta(0),
+        ),
+        ({}, None),
+        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "-5"}, None),
+        ({"Retry-After": "99999999999999999999"}, None),
+    ],
+)
+@pytest.mark.parametrize(
+    "body",
+    [
+        FIREWALL_PAGE,
+        "",
+        json.dumps({"Code": "AccountPasswordInvalid", "Message": "Too many requests"}),
+    ],
+)
+@pytest.mark.parametrize("host", [US_HOST, CUSTOM_HOST])
+async def test_rate_limited(
+    aresponses: ResponsesMockServer,
+    session: aiohttp.ClientSession,
+    *,
+    headers: dict[str, str],
+    wait: timedelta | None,
+    body: str,
+    host: str,
+) -> None:
+    """A 429 is the rate limit with its Retry-After, whatever its body and server.
+
+    It keeps the session: the next read asks with it, without signing in.
+    """
+    base_url = None if host == US_HOST else CUSTOM_URL
+    add(aresponses, LOGIN_PATH, answer(SESSION_ID), host)
+    add(aresponses, READ_PATH, web.Response(text=body, status=429, headers=headers), host)
+    add(aresponses, READ_PATH, answer([ENTRY]), host)
+    client = client_for(session, account_id=ACCOUNT_ID, base_url=base_url)
+    with pytest.raises(ShareRateLimitedError) as info:
+        await client.get_readings()
+    assert info.value.retry_after == wait
+    assert await client.get_readings() == [READING]
+    assert [log.request.path for log in aresponses.history] == [LOGIN_PATH, READ_PATH, READ_PATH]
+    aresponses.assert_plan_strictly_followed()
+
+
+def test_retry_after_date_without_date_header() -> None:
+    """A Retry-After date is counted from now when the answer has no Date header."""
+    assert retry_after("Thu, 01 Jan 1970 00:00:00 GMT") == timedelta(0)
+    wait = retry_after("Fri, 31 Dec 9999 23:59:59 GMT")
+    assert wait is not None
+    assert wait > timedelta(days=365 * 7000)
+
+
+@pytest.mark.parametrize("status", [403, 502, 503, 504])
+@pytest.mark.parametrize("text", [FIREWALL_PAGE, "", "Service Unavailable"])
+async def test_unavailable_page_keeps_session(
+    aresponses: ResponsesMockServer, session: aiohttp.ClientSession, status: int, text: str
+) -> None:
+    """Dexcom's server answering a page is Share unavailable, never a reason to sign in."""
+    add_login(aresponses, authenticate=False)
+    add(aresponses, READ_PATH, page(status, text))
+    add(aresponses, READ_PATH, answer([ENTRY]))
+    client = client_for(session, account_id=ACCOUNT_ID)
+    with pytest.raises(ShareUnavailableError):
+        await client.get_readings()
+    assert await client.get_readings() == [READING]
+    await assert_requests(aresponses, [*RELOGIN, *READ, *READ])
+
+
+@pytest.mark.parametrize("status", [403, 502, 503, 504])
+async def test_unavailable_page_on_authenticate(
+    aresponses: ResponsesMockServer, session: aiohttp.ClientSession, status: int
+) -> None:
+    """A page at sign-in on Dexcom's server is Share unavailable, not a wrong password."""
+    add(aresponses, AUTH_PATH, page(status))
+    with pytest.raises(ShareUnavailableError) as info:
+        await client_for(session).login()
+    assert not isinstance(info.value, ShareAuthenticationError)
+    aresponses.assert_plan_strictly_followed()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (403, ShareUnrecognizedServerError),
+        (502, ShareServerError),
+        (503, ShareServerError),
+        (504, ShareServerError),
+    ],
+)
+async def test_page_from_a_server_never_like_share(
+    aresponses: ResponsesMockServer,
+    session: aiohttp.ClientSession,
+    status: int,
+    error: type[ShareError],
+) -> None:
+    """A custom server that never answered like Share is not taken for Share by a page."""
+    add(aresponses, AUTH_PATH, page(status), CUSTOM_HOST)
+    with pytest.raises(ShareError) as info:
+        await client_for(session, base_url=CUSTOM_URL).login()
+    assert type(info.value) is error
+    aresponses.assert_plan_strictly_followed()
+
+
+async def test_page_after_a_share_answer(
+    aresponses: ResponsesMockServer, session: aiohttp.ClientSession
+) -> None:
+    """Once a custom server answered like Share, a page from it is Share unavailable."""
+    add(aresponses, LOGIN_PATH, answer(SESSION_ID), CUSTOM_HOST)
+    add(aresponses, READ_PATH, page(403), CUSTOM_HOST)
+    client = client_for(session, account_id=ACCOUNT_ID, base_url=CUSTOM_URL)
+    with pytest.raises(ShareUnavailableError):
+        await client.get_readings()
+    aresponses.assert_plan_strictly_followed()
+
+
+async def test_page_after_a_share_fault(
+    aresponses: ResponsesMockServer, session: aiohttp.ClientSession
+) -> None:
+    """A Dexcom fault is an answer like Share's too."""
+    add(aresponses, AUTH_PATH, fault("SSO_AuthenticateAccountNotFound"), CUSTOM_HOST)
+    add(aresponses, AUTH_PATH, page(503), CUSTOM_HOST)
+    client = client_for(session, base_url=CUSTOM_URL)
+    with pytest.raises(ShareAuthenticationError):
+        await client.login()
+    with pytest.raises(ShareUnavailableError):
+        await client.login()
+    aresponses.assert_plan_strictly_followed()
 
 
 @pytest.mark.parametrize(

@@ -675,6 +675,64 @@ async def test_html_error_page(simulator: ShareSimulator, share: ShareHttp) -> N
     assert (await share.authenticate(USERNAME))[0] == 200
 
 
+@pytest.mark.parametrize(
+    ("kind", "status", "retry_after", "answered"),
+    [
+        (FaultKind.RATE_LIMITED, None, 600, 429),
+        (FaultKind.RATE_LIMITED, None, None, 429),
+        (FaultKind.HTML_ERROR, 403, None, 403),
+        (FaultKind.HTML_ERROR, 503, 900, 503),
+    ],
+)
+async def test_pages_and_rate_limits(
+    simulator: ShareSimulator,
+    share: ShareHttp,
+    *,
+    kind: FaultKind,
+    status: int | None,
+    retry_after: int | None,
+    answered: int,
+) -> None:
+    """A rate limit, a firewall and a maintenance page: HTML, with their Retry-After."""
+    now = simulator.now()
+    simulator.outage(now, now + timedelta(minutes=1), kind, status=status, retry_after=retry_after)
+    async with share.http.post(share.base_url + AUTHENTICATE_ENDPOINT, json={}) as response:
+        assert response.status == answered
+        assert response.content_type == "text/html"
+        assert "cloudflare" in await response.text()
+        assert response.headers.get("Retry-After") == (
+            None if retry_after is None else str(retry_after)
+        )
+    simulator.clear_faults()
+    assert (await share.authenticate(USERNAME))[0] == 200
+
+
+async def test_rate_limit_per_account(
+    simulator: ShareSimulator, share: ShareHttp, clock: ManualClock
+) -> None:
+    """Past 4 requests of one account in 10 minutes: 429 with the wait, others unaffected."""
+    simulator.add_account("other", "other-password")
+    simulator.limit_requests(4, timedelta(minutes=10))
+    session_id = await share.session()  # two requests
+    assert (await share.readings(session_id))[0] == 200
+    clock.advance(timedelta(minutes=4))
+    assert (await share.readings(session_id))[0] == 200
+
+    clock.advance(timedelta(minutes=1))
+    async with share.http.post(
+        share.base_url + READINGS_ENDPOINT,
+        params={"sessionId": session_id, "minutes": "10", "maxCount": "2"},
+        json={},
+    ) as response:
+        assert response.status == 429
+        assert response.headers["Retry-After"] == str(5 * 60)
+    assert (await share.authenticate(USERNAME))[0] == 429  # the same account, by its name
+    assert (await share.authenticate("other", "other-password"))[0] == 200
+
+    clock.advance(timedelta(minutes=5))
+    assert (await share.readings(session_id))[0] == 200
+
+
 async def test_malformed_body(simulator: ShareSimulator, share: ShareHttp) -> None:
     session_id = await share.session()
     simulator.inject(FaultKind.MALFORMED, endpoint=READINGS_ENDPOINT)

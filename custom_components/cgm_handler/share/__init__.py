@@ -11,6 +11,8 @@ from .exceptions import (
     ShareError,
     ShareInvalidResponseError,
     ShareNullSessionError,
+    ShareRateLimitedError,
+    ShareUnavailableError,
     ShareUnrecognizedServerError,
 )
 from .models import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, GlucoseReading, OutOfRange, Trend
@@ -29,6 +31,8 @@ __all__ = [
     "ShareError",
     "ShareInvalidResponseError",
     "ShareNullSessionError",
+    "ShareRateLimitedError",
+    "ShareUnavailableError",
     "ShareUnrecognizedServerError",
     "Trend",
     "service_url",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 import json
 import logging
 import math
@@ -23,9 +24,11 @@ from .const import (
     MAX_COUNT,
     MAX_MINUTES,
     NULL_UUID,
+    RATE_LIMITED_STATUS,
     READINGS_ENDPOINT,
     SERVICE_PATH,
     SESSION_ERROR_CODES,
+    UNAVAILABLE_STATUSES,
     USER_AGENT,
     Region,
 )
@@ -37,14 +40,18 @@ from .exceptions import (
     ShareInvalidArgumentError,
     ShareInvalidResponseError,
     ShareNullSessionError,
+    ShareRateLimitedError,
     ShareServerError,
     ShareSessionError,
+    ShareUnavailableError,
     ShareUnrecognizedServerError,
 )
 from .models import LEGACY_TRENDS, OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW, GlucoseReading, Trend
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from multidict import CIMultiDictProxy
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -92,6 +99,8 @@ class ShareClient:
         self._session_id: str | None = None
         self._request_timeout = request_timeout
         self._lock = asyncio.Lock()
+        # Dexcom's servers are Share; another server only once it has answered like Share.
+        self._answered_like_share = self._base_url in BASE_URLS.values()
 
     def __repr__(self) -> str:
         """Show the server only, never a secret."""
@@ -198,6 +207,7 @@ class ShareClient:
                 ) as response,
             ):
                 status = response.status
+                headers = response.headers
                 raw = await response.read()
         # Errors are raised from None: aiohttp may name the URL with the session id.
         except TimeoutError:
@@ -207,12 +217,36 @@ class ShareClient:
             msg = f"Cannot talk to Dexcom Share ({_describe(err)})"
             raise ShareConnectionError(msg) from None
         if not 200 <= status < 300:  # noqa: PLR2004
-            raise _error_from_response(status, raw)
+            raise self._error(status, headers, raw)
         try:
-            return json.loads(raw)
+            answer = json.loads(raw)
         except ValueError:
             msg = f"Dexcom Share {endpoint} answered with a body that is not JSON"
             raise ShareInvalidResponseError(msg) from None
+        self._answered_like_share = True
+        return answer
+
+    def _error(self, status: int, headers: CIMultiDictProxy[str], raw: bytes) -> ShareError:
+        """Map an HTTP error answer to an exception.
+
+        A 429 is the rate limit whatever its body; a Dexcom fault is mapped by its Code;
+        a page instead of JSON is Share being unavailable, from a server that is Share.
+        """
+        if status == RATE_LIMITED_STATUS:
+            return _rate_limited(headers)
+        code, message = _fault_fields(raw)
+        if code is not None:
+            self._answered_like_share = True
+            return _fault_error(status, code, message)
+        if self._answered_like_share and status in UNAVAILABLE_STATUSES and _is_page(raw):
+            return ShareUnavailableError(
+                f"Dexcom Share is unavailable: HTTP {status} with a page instead of JSON"
+            )
+        if 400 <= status < 500:  # noqa: PLR2004
+            return ShareUnrecognizedServerError(
+                f"The server answered HTTP {status} with no Dexcom fault"
+            )
+        return ShareServerError(f"Dexcom Share answered HTTP {status}")
 
 
 def service_url(url: str) -> str:
@@ -330,15 +364,54 @@ def _parse_uuid(answer: object, name: str) -> str:
         raise ShareInvalidResponseError(msg) from None
 
 
-def _error_from_response(status: int, raw: bytes) -> ShareError:
-    """Map an HTTP error answer to an exception, using the Dexcom Code only."""
-    code, message = _fault_fields(raw)
-    if code is None:
-        if 400 <= status < 500:  # noqa: PLR2004
-            return ShareUnrecognizedServerError(
-                f"The server answered HTTP {status} with no Dexcom fault"
-            )
-        return ShareServerError(f"Dexcom Share answered HTTP {status}")
+def _rate_limited(headers: CIMultiDictProxy[str]) -> ShareRateLimitedError:
+    """Return the error of a 429, with the wait its Retry-After asks for."""
+    wait = retry_after(headers.get("Retry-After"), headers.get("Date"))
+    asked = "no wait given" if wait is None else f"retry after {wait.total_seconds():g} s"
+    return ShareRateLimitedError(f"Dexcom Share is limiting requests ({asked})", wait)
+
+
+def retry_after(value: str | None, date: str | None = None) -> timedelta | None:
+    """Return the wait of a Retry-After header: seconds, or an HTTP date.
+
+    A date is counted from the answer's Date header when it has one (the server's own
+    clock), else from now. None when the header is missing or unreadable.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        try:
+            return timedelta(seconds=int(value))
+        except OverflowError:
+            return None
+    until = _http_date(value)
+    if until is None:
+        return None
+    sent = _http_date(date) if date is not None else None
+    return max(until - (sent or datetime.now(UTC)), timedelta(0))
+
+
+def _http_date(value: str) -> datetime | None:
+    """Parse an HTTP date, taken as UTC; None when it is not one."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _is_page(raw: bytes) -> bool:
+    """Return whether a body is a page or nothing rather than JSON."""
+    try:
+        json.loads(raw)
+    except ValueError:
+        return True
+    return False
+
+
+def _fault_error(status: int, code: str, message: str) -> ShareError:
+    """Map a Dexcom fault to an exception, by its Code."""
     error = _ERRORS_BY_CODE.get(code, ShareServerError)
     if code == "SSO_InternalError" and "cannot authenticate" in message.lower():
         error = ShareAuthenticationError

@@ -46,3 +46,8 @@ AUTH_ERROR_CODES: Final = frozenset(
         "SSO_AuthenticateAccountNotFound",
     }
 )
+
+# Without a Dexcom fault, these answers of a Share server mean Share itself is unavailable:
+# its web firewall (403), its gateway or its maintenance page (502, 503, 504).
+UNAVAILABLE_STATUSES: Final = frozenset({403, 502, 503, 504})
+RATE_LIMITED_STATUS: Final = 429

@@ -119,8 +119,8 @@ OFFLINE_STANDINS: Final = ("google_translate", "met", "radio_browser")
 DOCS: Final = ROOT / "docs"
 # Home Assistant 2026.11 sets up assist_satellite by default, and its service descriptions
 # (websocket get_services, which every page asks for) import assist_pipeline, which imports
-# these two voice packages; its requirements are not in the runtime venv (no wheel builds
-# there) and --skip-pip keeps Home Assistant from going to PyPI for them. Importable
+# these two voice packages; they do not install in the runtime venv (no wheel builds
+# there), so Home Assistant skips them (--skip-pip-packages). Importable
 # stand-ins, never called (no voice here), keep the frontend working.
 VOICE_STANDINS: Final = "voice-standins"
 VOICE_MODULES: Final = {
@@ -383,9 +383,10 @@ class BrowserTest(LiveTest):
 
     name = "browser"
     errors = (LiveTestError, PlaywrightError)
-    # --skip-pip: Home Assistant 2026.11 sets up assist_satellite by default, whose
-    # assist_pipeline would install packages from PyPI; nothing is installed here.
-    ha_args = ("--skip-pip",)
+    # Home Assistant 2026.11 sets up assist_satellite by default, whose assist_pipeline needs
+    # two voice packages that build from source: they are skipped (and stood in for); the
+    # other requirements of the default integrations install from PyPI as in the smoke test.
+    ha_args = ("--skip-pip-packages", "pymicro-vad,pyspeex-noise")
 
     def __init__(self, args: argparse.Namespace) -> None:
         """Prepare the run; the browser gets a fresh profile."""
@@ -744,7 +745,8 @@ class BrowserTest(LiveTest):
     @staticmethod
     def picture_card(page: Page, entity_id: str) -> Locator:
         """Return the picture card that shows an image entity."""
-        image = page.locator(f"hui-picture-entity-card img[src*='/api/image_proxy/{entity_id}']")
+        # `has` is looked for inside each card, so it names the image alone.
+        image = page.locator(f"img[src*='/api/image_proxy/{entity_id}']")
         return page.locator("hui-picture-entity-card").filter(has=image)
 
     async def check_picture(self, page: Page, entity_id: str, width: int) -> None:

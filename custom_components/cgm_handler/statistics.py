@@ -27,13 +27,14 @@ holds as many readings of the hour as the recorder counts.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import math
+import threading
 from typing import Any, Final, cast
 
+from homeassistant.components.recorder.core import Recorder
 from homeassistant.components.recorder.models import (
     StatisticData,
     StatisticMeanType,
@@ -43,7 +44,7 @@ from homeassistant.components.recorder.statistics import (
     async_add_external_statistics,
     statistics_during_period,
 )
-from homeassistant.components.recorder.tasks import SynchronizeTask
+from homeassistant.components.recorder.tasks import RecorderTask
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import PERCENTAGE
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -62,8 +63,8 @@ RETRY_FIRST: Final = timedelta(seconds=30)
 RETRY_MAX: Final = timedelta(minutes=5)
 """While imports fail, the waiting hours are read back after 30 s, 1, 2, 4 and 5 minutes."""
 REPAIR_AFTER: Final = timedelta(minutes=30)
-RECORDER_WAIT: Final = timedelta(minutes=1)
-"""How long the recorder may take to reach an import before the wait counts as failing."""
+RECORDER_WAIT: Final = timedelta(seconds=10)
+"""How long a read-back waits for the recorder to run the imports queued before it."""
 
 type Values = dict[str, float]
 type HourRows = dict[str, Values]
@@ -143,6 +144,18 @@ def holds(row: Mapping[str, Any] | None, values: Values) -> bool:
     )
 
 
+class QueueMarker(RecorderTask):
+    """A task that tells when the recorder's thread reaches it in its queue."""
+
+    def __init__(self) -> None:
+        """Not reached yet."""
+        self.reached = threading.Event()
+
+    def run(self, instance: Recorder) -> None:
+        """Note that the recorder got here."""
+        self.reached.set()
+
+
 class StatisticsImporter:
     """Import the hours that have more readings than the recorder holds, until it holds them."""
 
@@ -212,24 +225,16 @@ class StatisticsImporter:
         }
 
     async def _async_recorder_done(self) -> None:
-        """Wait until the recorder has worked through what was queued before.
+        """Wait until the recorder's thread has run what was queued before, or 10 s.
 
-        A recorder that waits for its database (a locked SQLite file) is not hurried:
-        the imports are still in its queue. After 30 minutes the person is told.
-        The marker goes in always: the recorder's own `async_block_till_done` returns at
-        once when its queue is empty, even while its thread still runs the last import.
+        A marker goes in always: the recorder's own `async_block_till_done` returns at once
+        when its queue is empty, even while its thread still runs the last import. The wait
+        is bounded in real time: a recorder stuck on its database (down, or a locked SQLite
+        file) is read back anyway, and what it does not hold yet waits for the retries.
         """
-        done = self.hass.loop.create_future()
-        get_instance(self.hass).queue_task(SynchronizeTask(done))
-        while True:
-            try:
-                await asyncio.wait_for(asyncio.shield(done), RECORDER_WAIT.total_seconds())
-            except TimeoutError:
-                if self.hass.is_stopping:
-                    return
-                self._note_failing("the recorder is waiting for its database")
-            else:
-                return
+        marker = QueueMarker()
+        get_instance(self.hass).queue_task(marker)
+        await self.hass.async_add_executor_job(marker.reached.wait, RECORDER_WAIT.total_seconds())
 
     async def _async_load(self) -> None:
         """Read the reading count of each recent hour from the recorder, then import."""

@@ -77,6 +77,16 @@ POSTGRES_ENV: Final = "CGM_TEST_POSTGRES"
 DATABASE_DOWN: Final = 40.0
 """Seconds the database refuses connections: the read-back 30 s after the first fails too."""
 RECOVERY_TIMEOUT: Final = 240.0
+# The polling entities (diagnostic), and whether each is enabled by default. Home Assistant
+# reloads the entry 30 s after an entity is enabled.
+POLLING_ENTITIES: Final = {
+    f"binary_sensor.{DEMO_USERNAME}_dexcom_share_reachable": True,
+    f"sensor.{DEMO_USERNAME}_upload_delay": True,
+    f"sensor.{DEMO_USERNAME}_upload_delay_90th_percentile": False,
+    f"sensor.{DEMO_USERNAME}_next_planned_poll": False,
+    f"sensor.{DEMO_USERNAME}_share_requests_24_h": False,
+}
+POLLING_TIMEOUT: Final = 100.0
 # What the recorder and the integration log, on purpose, while the database is down.
 DATABASE_DOWN_RECORDS: Final = (
     ("homeassistant.components.recorder", ""),
@@ -147,6 +157,22 @@ def glucose_problems(value: float, recent: Sequence[float]) -> list[str]:
     if recent and value not in recent:
         shown = ", ".join(f"{each:g}" for each in recent)
         problems.append(f"{GLUCOSE_ENTITY} is {value:g}, not a newest reading ({shown})")
+    return problems
+
+
+def polling_problems(states: Mapping[str, str | None]) -> list[str]:
+    """Return what is wrong with the polling entities' states, by POLLING_ENTITIES' order."""
+    reachable, median, p90, next_poll, requests = (states.get(e) for e in POLLING_ENTITIES)
+    problems = [] if reachable == "on" else [f"Share reachable is {reachable}"]
+    delays = [numeric_state(median), numeric_state(p90)]
+    if None in delays or delays != sorted(delays):
+        problems.append(f"upload delays (median, 90th percentile) are {median}, {p90}")
+    try:
+        datetime.fromisoformat(str(next_poll))
+    except ValueError:
+        problems.append(f"next planned poll is {next_poll}")
+    if (count := numeric_state(requests)) is None or count < 1:
+        problems.append(f"Share requests (24 h) are {requests}")
     return problems
 
 
@@ -247,6 +273,7 @@ class Smoke(LiveTest):
         await self.step("config flow", self.add_entry())
         await self.step("glucose state", self.wait_for_state())
         await self.step("statistics", self.wait_for_statistics())
+        await self.step("polling entities", self.polling_entities())
         if self.proxy is not None:
             down_and_back = self.database_down_and_back(self.proxy)
             await self.step("database down and back", down_and_back, limit=None)
@@ -326,6 +353,20 @@ class Smoke(LiveTest):
         if problems := statistics_problems(rows):
             raise LiveTestError("statistics: " + "; ".join(problems[:5]))
         return f"{len(rows)} hourly rows of {statistic_id} (at least {MIN_STATISTICS_ROWS})"
+
+    async def polling_entities(self) -> str:
+        """Enable the polling entities disabled by default; wait for live values in all."""
+        for entity_id, enabled in POLLING_ENTITIES.items():
+            if not enabled:
+                update = {"entity_id": entity_id, "disabled_by": None}
+                await self.api.ws_command({"type": "config/entity_registry/update", **update})
+
+        async def probe() -> dict[str, str | None] | None:
+            states = {e: (await self.api.state(e)).get("state") for e in POLLING_ENTITIES}
+            return None if polling_problems(states) else states
+
+        states = await self.wait_for("live polling entities", probe, POLLING_TIMEOUT)
+        return ", ".join(f"{entity_id} = {state}" for entity_id, state in states.items())
 
     async def database_down_and_back(self, proxy: DatabaseProxy) -> str:
         """Refuse the database's connections during a reload; then every hour must be exact."""

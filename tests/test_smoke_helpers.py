@@ -17,12 +17,14 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.cgm_handler.const import DOMAIN
 from scripts.live_ha import DEMO_PASSWORD
 from scripts.smoke import (
+    POLLING_ENTITIES,
     flow_input,
     form_problems,
     glucose_problems,
     hour_label,
     hour_problems,
     hourly_truth,
+    polling_problems,
     statistics_problems,
 )
 
@@ -117,6 +119,15 @@ def test_glucose_problems() -> None:
     ]
     assert glucose_problems(39, [39]) == []
     assert glucose_problems(6.5, [6.5]) == ["sensor.demo_glucose is 6.5, outside 39-401 mg/dL"]
+
+
+def test_polling_problems() -> None:
+    """Live polling entities pass; each wrong or missing state is named."""
+    live = ["on", "35", "120", "2026-03-10T12:05:40+00:00", "12"]
+    assert polling_problems(dict(zip(POLLING_ENTITIES, live, strict=True))) == []
+    wrong = ["off", "120", "35", "unknown", "0"]
+    assert len(polling_problems(dict(zip(POLLING_ENTITIES, wrong, strict=True)))) == 4
+    assert len(polling_problems({})) == 4
 
 
 def test_statistics_problems() -> None:

@@ -53,6 +53,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from custom_components.cgm_handler.cadence import GAP
@@ -62,15 +63,15 @@ from custom_components.cgm_handler.forecast import (
     HORIZONS,
     Forecast,
     alert_holds,
+    fit_line,
     forecast,
     make_forecast,
-    minutes_between,
     urgent_low_soon,
     usable,
 )
 from custom_components.cgm_handler.share import GlucoseReading, Trend
 from scripts.share_simulator.glucose import GlucoseModel
-from scripts.share_simulator.noise import SensorNoise
+from scripts.share_simulator.noise import SensorNoise, SmoothNoise
 from scripts.share_simulator.sensor import SensorTrace, UploadDelay
 
 LINEAR_READINGS = 4
@@ -216,32 +217,11 @@ def kalman(slope_noise: float, reading_noise: float, damping: float) -> Method:
 Method = Callable[[Sequence[GlucoseReading]], Forecast | None]
 
 
-def line(recent: Sequence[GlucoseReading]) -> tuple[float, float, float]:
-    """Return the least-squares line through readings: now, slope (mg/dL/min), RMS residual."""
-    newest = recent[-1]
-    ages = [-minutes_between(reading, newest) for reading in recent]
-    values = [float(reading.value) for reading in recent]
-    mean_age = math.fsum(ages) / len(ages)
-    mean_value = math.fsum(values) / len(values)
-    spread = math.fsum((age - mean_age) ** 2 for age in ages)
-    slope = (
-        math.fsum(
-            (age - mean_age) * (value - mean_value) for age, value in zip(ages, values, strict=True)
-        )
-        / spread
-    )
-    now = mean_value - slope * mean_age
-    residual = math.sqrt(
-        math.fsum((v - now - slope * a) ** 2 for a, v in zip(ages, values, strict=True)) / len(ages)
-    )
-    return now, slope, residual
-
-
 def linear(readings: Sequence[GlucoseReading]) -> Forecast | None:
     """Forecast along the least-squares line through the last 15 minutes of readings."""
     if (recent := usable(readings, LINEAR_READINGS)) is None:
         return None
-    now, slope, _ = line(recent)
+    now, slope, _ = fit_line(recent)
     return make_forecast(recent[-1].time, [now + slope * minutes for minutes in HORIZONS])
 
 
@@ -351,7 +331,7 @@ def steady_line(
     *_, before, previous, newest = recent
     if newest.value - previous.value > previous.value - before.value + slowing:
         return math.inf
-    now, slope, residual = line(recent)
+    now, slope, residual = fit_line(recent)
     if slope >= -steepest:
         return math.inf
     if wobble is None:
@@ -862,40 +842,60 @@ FALL_STARTS = (110, 140, 180)
 FALL_NOISE_SEEDS = range(20)
 FLAT_MINUTES = 60
 FALL_LEAD = 15  # minutes before 55 the alert should be on
+FALL_BEGIN = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def fall_lead(candidate: Candidate, start: int, rate: int, noise: SensorNoise | None) -> float:
-    """Return the minutes from the alert's first turning on to the fall reaching 55 (0: never).
+class Noise(Protocol):
+    """Noise added to glucose, in mg/dL, at some minutes after the start."""
 
-    Glucose is flat at `start` for an hour, then falls at `rate` mg/dL/min; each reading
-    adds the sensor noise (if any) and is rounded as Share does.
+    def at(self, minutes: float) -> float:
+        """Return the noise at some minutes after the start."""
+        ...
+
+
+def fall_readings(start: int, rate: int, noise: Noise | None) -> tuple[list[GlucoseReading], float]:
+    """Return the readings of a steady fall until it reaches 55, and the minute it does.
+
+    Glucose is flat at `start` for FLAT_MINUTES, then falls at `rate` mg/dL/min; each
+    reading adds the noise (if any) and is rounded as Share does.
     """
     reaches = FLAT_MINUTES + (start - URGENT_LOW) / rate
-    begin = datetime(2026, 3, 1, tzinfo=UTC)
     readings = []
     for minutes in range(5, math.ceil(reaches), 5):
         level = start - rate * max(0, minutes - FLAT_MINUTES)
         value = level + (noise.at(minutes) if noise else 0.0)
-        readings.append(reading(begin + timedelta(minutes=minutes), value))
+        readings.append(reading(FALL_BEGIN + timedelta(minutes=minutes), value))
+    return readings, reaches
+
+
+def warned_ahead(readings: Sequence[GlucoseReading], on: Sequence[bool], reaches: float) -> float:
+    """Return the minutes from the first alert after the flat hour to 55 (0: no alert)."""
+    flat = FALL_BEGIN + timedelta(minutes=FLAT_MINUTES)
+    first = next(
+        (r.time for r, alert in zip(readings, on, strict=True) if alert and r.time > flat), None
+    )
+    return 0.0 if first is None else reaches - (first - FALL_BEGIN) / timedelta(minutes=1)
+
+
+def fall_lead(candidate: Candidate, start: int, rate: int, noise: Noise | None) -> float:
+    """Return the minutes from the alert's first turning on to the fall reaching 55 (0: never)."""
+    readings, reaches = fall_readings(start, rate, noise)
     fall = Trace("fall", readings)
     scored = score(fall, candidate.forecast_for(fall))
-    on = candidate.rule(readings, scored.lowest, URGENT_LOW)
-    first = next(
-        (i for i, r in enumerate(readings) if on[i] and r.time - begin > timedelta(minutes=60)),
-        None,
-    )
-    if first is None:
-        return 0.0
-    return reaches - (readings[first].time - begin) / timedelta(minutes=1)
+    return warned_ahead(readings, candidate.rule(readings, scored.lowest, URGENT_LOW), reaches)
 
 
 def print_falls(candidates: dict[str, Candidate]) -> None:
-    """Print how early each method warns of steady falls, without and with sensor noise."""
+    """Print how early each method warns of steady falls, without and with noise."""
+    noises: dict[str, Callable[[int], Noise]] = {
+        "simglucose's sensor noise": SensorNoise,
+        "the Share simulator's noise": lambda seed: SmoothNoise(seed, FALL_BEGIN),
+    }
     print(
         f"\nSteady falls from {', '.join(map(str, FALL_STARTS))} mg/dL after an hour flat: "
-        f"minutes from the alert to 55 mg/dL without noise, and with simglucose's Dexcom "
-        f"noise the falls warned at least {FALL_LEAD} minutes ahead "
-        f"({len(FALL_NOISE_SEEDS)} noise seeds per start)"
+        f"minutes from the alert to 55 mg/dL without noise, and with each noise the falls "
+        f"warned at least {FALL_LEAD} minutes ahead, or from the second lower reading where "
+        f"that is later ({len(FALL_NOISE_SEEDS)} noise seeds per start): " + "; ".join(noises)
     )
     print("| Method | " + " | ".join(f"{rate} mg/dL/min" for rate in FALL_RATES) + " |")
     print("|---|" + "---|" * len(FALL_RATES))
@@ -903,16 +903,25 @@ def print_falls(candidates: dict[str, Candidate]) -> None:
         cells = []
         for rate in FALL_RATES:
             clean = [fall_lead(candidate, start, rate, None) for start in FALL_STARTS]
-            noisy = [
-                fall_lead(candidate, start, rate, SensorNoise(seed))
-                for start in FALL_STARTS
-                for seed in FALL_NOISE_SEEDS
-            ]
-            warned = sum(lead >= FALL_LEAD for lead in noisy)
-            cells.append(
-                f"{' / '.join(f'{lead:.0f}' for lead in clean)} min; noisy: {warned}/{len(noisy)}"
-            )
+            counts = []
+            for noise in noises.values():
+                leads = [
+                    fall_lead(candidate, start, rate, noise(seed)) >= readings_allow(start, rate)
+                    for start in FALL_STARTS
+                    for seed in FALL_NOISE_SEEDS
+                ]
+                counts.append(f"{sum(leads)}/{len(leads)}")
+            cells.append(f"{' / '.join(f'{lead:.0f}' for lead in clean)} min; {', '.join(counts)}")
         print(f"| {name} | {' | '.join(cells)} |")
+
+
+def readings_allow(start: int, rate: int) -> float:
+    """Return the warning 5-minute readings allow: FALL_LEAD, or less on a short fall.
+
+    A fall that starts at a reading shows from its second lower reading on (one lower
+    reading may be a glitch), 10 minutes after it starts.
+    """
+    return min(FALL_LEAD, (start - URGENT_LOW) / rate - 10) - 1e-6
 
 
 def per_call(window: Sequence[GlucoseReading], calls: int = 2000) -> float:
@@ -988,7 +997,7 @@ METHODS: dict[str, Candidate] = {
         rule=held(15), personal=personal_trend
     ),
     "linear 15 min": Candidate(linear),
-    "AR2 held 15 or steady fall (not shipped)": Candidate(forecast, steady_fall(3, None, 0.5)),
+    "ours with steady falls on (option)": Candidate(forecast, steady_fall(3, None, 0.5)),
     "AR2 held 15 or steady fall near the level (not shipped)": Candidate(
         forecast, steady_fall(3, None, 1, gate=15)
     ),
@@ -1105,7 +1114,13 @@ def main() -> None:
         default="",
         help="with --candidates: AR2 and those whose name holds a text of A|B|...",
     )
+    parser.add_argument(
+        "--falls", action="store_true", help="only the steady falls (no simglucose needed)"
+    )
     args = parser.parse_args()
+    if args.falls:
+        print_falls(METHODS)
+        return
     if args.fit or args.candidates:
         choose(fitting=args.fit, full=args.full, jobs=args.jobs, only=args.only)
         return

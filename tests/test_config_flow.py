@@ -32,6 +32,7 @@ from custom_components.cgm_handler.const import (
     CONF_REGION,
     CONF_SERVER_URL,
     CONF_STALE_MINUTES,
+    CONF_STEADY_FALLS,
     CONF_UNIT,
     CONF_URGENT_HIGH,
     CONF_URGENT_LOW,
@@ -240,6 +241,7 @@ async def test_user_flow_default_unit(
         CONF_URGENT_LOW_SOON_LEVEL: 55,
         CONF_URGENT_LOW_SOON_MINUTES: 20,
         CONF_FAST_RATE: 2.0,
+        CONF_STEADY_FALLS: False,
         CONF_CHART_HOURS: 3,
     }
     assert result["result"].unique_id == ACCOUNT_ID
@@ -959,6 +961,7 @@ async def test_options_mg_dl(
         CONF_URGENT_LOW_SOON_LEVEL: 55,
         CONF_URGENT_LOW_SOON_MINUTES: 20,
         CONF_FAST_RATE: 2.0,
+        CONF_STEADY_FALLS: False,
         CONF_CHART_HOURS: "3",
     }
     for key in (CONF_LOW, CONF_URGENT_LOW_SOON_LEVEL):
@@ -989,6 +992,7 @@ async def test_options_mg_dl(
             CONF_URGENT_LOW_SOON_LEVEL: 60.0,
             CONF_URGENT_LOW_SOON_MINUTES: 30.0,
             CONF_FAST_RATE: 3.0,
+            CONF_STEADY_FALLS: True,
             CONF_CHART_HOURS: "6",
         },
     )
@@ -1004,12 +1008,14 @@ async def test_options_mg_dl(
         CONF_URGENT_LOW_SOON_LEVEL: 60,
         CONF_URGENT_LOW_SOON_MINUTES: 30,
         CONF_FAST_RATE: 3.0,
+        CONF_STEADY_FALLS: True,
         CONF_CHART_HOURS: 6,
     }
     assert entry.options == expected
     assert {key: type(value) for key, value in entry.options.items()} == {
         **dict.fromkeys(expected, int),
         CONF_FAST_RATE: float,
+        CONF_STEADY_FALLS: bool,
     }
     assert len(mock_setup_entry.mock_calls) == 1
 
@@ -1031,6 +1037,7 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
         CONF_URGENT_LOW_SOON_LEVEL: 3.1,
         CONF_URGENT_LOW_SOON_MINUTES: 20,
         CONF_FAST_RATE: 0.11,
+        CONF_STEADY_FALLS: False,
         CONF_CHART_HOURS: "3",
     }
     for key in (CONF_HIGH, CONF_URGENT_LOW_SOON_LEVEL):
@@ -1068,6 +1075,7 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
         CONF_URGENT_LOW_SOON_LEVEL: 63,
         CONF_URGENT_LOW_SOON_MINUTES: 15,
         CONF_FAST_RATE: 3.1,
+        CONF_STEADY_FALLS: False,
         CONF_CHART_HOURS: 24,
     }
 
@@ -1081,6 +1089,7 @@ async def test_options_mmol_l(hass: HomeAssistant, entry: MockConfigEntry) -> No
         CONF_URGENT_LOW_SOON_LEVEL: 3.5,
         CONF_URGENT_LOW_SOON_MINUTES: 15,
         CONF_FAST_RATE: 0.17,
+        CONF_STEADY_FALLS: False,
         CONF_CHART_HOURS: "24",
     }
 
@@ -1141,6 +1150,7 @@ async def test_options_thresholds_order(
     submitted[CONF_URGENT_LOW_SOON_MINUTES] = 20
     submitted[CONF_URGENT_LOW_SOON_LEVEL] = 55 if unit == "mg/dL" else 3.1
     submitted[CONF_FAST_RATE] = 2.0 if unit == "mg/dL" else 0.11
+    submitted[CONF_STEADY_FALLS] = False
     submitted[CONF_CHART_HOURS] = "12"
 
     result = await hass.config_entries.options.async_configure(result["flow_id"], submitted)

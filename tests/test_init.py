@@ -14,6 +14,7 @@ from custom_components.cgm_handler.const import (
     CONF_LOW,
     CONF_SERVER_URL,
     CONF_STALE_MINUTES,
+    CONF_STEADY_FALLS,
     CONF_URGENT_HIGH,
     CONF_URGENT_LOW,
     CONF_URGENT_LOW_SOON_LEVEL,
@@ -58,7 +59,7 @@ async def test_migrate_server_url(
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 5)
+    assert (entry.version, entry.minor_version) == (1, 6)
     assert entry.data[CONF_SERVER_URL] == simulator.base_url
     assert hass.states.get("sensor.jane_glucose") is not None
 
@@ -80,7 +81,7 @@ async def test_migrate_options(hass: HomeAssistant, mock_config_entry: MockConfi
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 5)
+    assert (entry.version, entry.minor_version) == (1, 6)
     assert entry.options == {
         CONF_URGENT_LOW: 54,
         CONF_LOW: 75,
@@ -90,6 +91,7 @@ async def test_migrate_options(hass: HomeAssistant, mock_config_entry: MockConfi
         CONF_URGENT_LOW_SOON_LEVEL: 55,
         CONF_URGENT_LOW_SOON_MINUTES: 20,
         CONF_FAST_RATE: 2.0,
+        CONF_STEADY_FALLS: False,
         CONF_CHART_HOURS: 3,
     }
     assert hass.states.get("binary_sensor.jane_stale") is not None
@@ -121,12 +123,13 @@ async def test_migrate_forecast_options(
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 5)
+    assert (entry.version, entry.minor_version) == (1, 6)
     assert entry.options == {
         **chosen,
         CONF_URGENT_LOW_SOON_LEVEL: 55,
         CONF_URGENT_LOW_SOON_MINUTES: 20,
         CONF_FAST_RATE: 2.0,
+        CONF_STEADY_FALLS: False,
         CONF_CHART_HOURS: 3,
     }
     assert set(entry.options) == set(DEFAULT_OPTIONS)
@@ -135,7 +138,8 @@ async def test_migrate_forecast_options(
 
 async def test_migrate_chart_hours(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -> None:
     """A 1.4 entry keeps its options and gets the chart's 3 hours."""
-    chosen = {key: value for key, value in DEFAULT_OPTIONS.items() if key != CONF_CHART_HOURS}
+    new = (CONF_CHART_HOURS, CONF_STEADY_FALLS)
+    chosen = {key: value for key, value in DEFAULT_OPTIONS.items() if key not in new}
     chosen[CONF_HIGH] = 160
     entry = MockConfigEntry(
         domain=DOMAIN,
@@ -151,9 +155,33 @@ async def test_migrate_chart_hours(hass: HomeAssistant, mock_config_entry: MockC
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
-    assert (entry.version, entry.minor_version) == (1, 5)
-    assert entry.options == {**chosen, CONF_CHART_HOURS: 3}
+    assert (entry.version, entry.minor_version) == (1, 6)
+    assert entry.options == {**chosen, CONF_CHART_HOURS: 3, CONF_STEADY_FALLS: False}
     assert hass.states.get("image.jane_glucose_chart") is not None
+
+
+async def test_migrate_steady_falls(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """A 1.5 entry keeps its options and gets steady falls off."""
+    chosen = {key: value for key, value in DEFAULT_OPTIONS.items() if key != CONF_STEADY_FALLS}
+    chosen[CONF_URGENT_LOW_SOON_LEVEL] = 60
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=mock_config_entry.title,
+        unique_id=mock_config_entry.unique_id,
+        data=dict(mock_config_entry.data),
+        options=chosen,
+        version=1,
+        minor_version=5,
+    )
+    entry.add_to_hass(hass)
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert (entry.version, entry.minor_version) == (1, 6)
+    assert entry.options == {**chosen, CONF_STEADY_FALLS: False}
 
 
 async def test_migrate_from_future_version(

@@ -34,8 +34,10 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.cgm_handler.const import (
     CONF_FAST_RATE,
+    CONF_STEADY_FALLS,
     CONF_URGENT_LOW_SOON_LEVEL,
     CONF_URGENT_LOW_SOON_MINUTES,
+    DEFAULT_OPTIONS,
     DOMAIN,
     MGDL,
     MMOLL,
@@ -172,6 +174,42 @@ async def test_urgent_low_soon_before_a_fall_reaches_55(
     assert first.time < reaches_55
     assert entry.runtime_data.data.latest is not None
     assert entry.runtime_data.data.latest.value <= 55
+
+
+@pytest.mark.parametrize(
+    "fall", [(110, 1), (110, 2), (110, 3), (140, 2), (140, 3), (180, 1), (180, 3)], ids=str
+)
+async def test_steady_falls_option_warns_15_minutes_before_55(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: ShareSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    fall: tuple[float, float],
+) -> None:
+    """With steady falls on, urgent low soon is on 15 minutes before 55, and stays on.
+
+    Or from the fall's second lower reading where that is later (3 mg/dL/min from 110
+    reaches 55 after 18.3 minutes): no rule on 5-minute readings can be earlier.
+    """
+    start, rate = fall
+    shaped_account(simulator, monkeypatch, "fall", lambda m: falling(m, start, rate))
+    options = {**DEFAULT_OPTIONS, CONF_STEADY_FALLS: True}
+    await setup_entry(hass, make_entry(simulator, username="fall", options=options))
+    reaches_55 = dt_util.utcnow() + timedelta(minutes=(start - 55) / rate)
+    ahead = min(timedelta(minutes=15), reaches_55 - dt_util.utcnow() - timedelta(minutes=10))
+
+    first = None
+    for reading in upcoming(simulator, "fall", 3):
+        if reading.value <= 55:
+            break
+        await reach(hass, freezer, "fall", reading)
+        on = state_of(hass, "binary_sensor.fall_urgent_low_soon").state == STATE_ON
+        if on and first is None:
+            first = reading
+        assert on or first is None, f"urgent low soon went off at {reading.value} mg/dL"
+
+    assert first is not None, "no warning before 55 mg/dL"
+    assert reaches_55 - first.time >= ahead
 
 
 async def test_urgent_low_soon_options(

@@ -46,10 +46,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> bool:
-    """Store the service URL with its trailing slash (1.2) and every option (1.3 to 1.5).
+    """Store the service URL with its trailing slash (1.2) and every option (1.3 to 1.6).
 
-    1.4 brought the options of the forecast sensors, 1.5 the glucose chart's hours; as in
-    1.3, the defaults fill in the options an entry lacks, and the options it has stay.
+    1.4 brought the options of the forecast sensors, 1.5 the glucose chart's hours, 1.6
+    warning of steady falls early; as in 1.3, the defaults fill in the options an entry
+    lacks, and the options it has stay.
     """
     if entry.version > 1:
         return False
@@ -59,10 +60,10 @@ async def async_migrate_entry(hass: HomeAssistant, entry: CgmConfigEntry) -> boo
             data[CONF_SERVER_URL] = f"{url}/"
         hass.config_entries.async_update_entry(entry, data=data, minor_version=2)
         LOGGER.debug("Migrated the entry to version 1.2")
-    if entry.minor_version < 5:  # noqa: PLR2004
+    if entry.minor_version < 6:  # noqa: PLR2004
         options = {**DEFAULT_OPTIONS, **entry.options}
-        hass.config_entries.async_update_entry(entry, options=options, minor_version=5)
-        LOGGER.debug("Migrated the entry to version 1.5")
+        hass.config_entries.async_update_entry(entry, options=options, minor_version=6)
+        LOGGER.debug("Migrated the entry to version 1.6")
     return True
 
 

@@ -19,6 +19,7 @@ from .const import (
     CONF_FAST_RATE,
     CONF_HIGH,
     CONF_LOW,
+    CONF_STEADY_FALLS,
     CONF_URGENT_HIGH,
     CONF_URGENT_LOW,
     CONF_URGENT_LOW_SOON_LEVEL,
@@ -77,7 +78,7 @@ def _urgent_low_soon(data: CgmData, options: Mapping[str, Any]) -> bool | None:
     if data.forecast is None:
         return None
     level, minutes = options[CONF_URGENT_LOW_SOON_LEVEL], options[CONF_URGENT_LOW_SOON_MINUTES]
-    return urgent_low_soon(data.readings, level, minutes)
+    return urgent_low_soon(data.readings, level, minutes, steady_falls=options[CONF_STEADY_FALLS])
 
 
 def _fast(sign: int) -> Callable[[CgmData, Mapping[str, Any]], bool | None]:

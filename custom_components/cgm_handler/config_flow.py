@@ -19,6 +19,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -41,6 +42,7 @@ from .const import (
     CONF_REGION,
     CONF_SERVER_URL,
     CONF_STALE_MINUTES,
+    CONF_STEADY_FALLS,
     CONF_UNIT,
     CONF_URGENT_HIGH,
     CONF_URGENT_LOW,
@@ -200,7 +202,7 @@ class CgmConfigFlow(ConfigFlow, domain=DOMAIN):
     # 1.3: the options hold every option, the defaults included.
     # 1.4: the options of the forecast sensors join them.
     # 1.5: the glucose chart's hours join them.
-    MINOR_VERSION = 5
+    MINOR_VERSION = 6
 
     def __init__(self) -> None:
         """Start with no data."""
@@ -396,6 +398,7 @@ def _shown_options(options: Mapping[str, Any], unit: str) -> dict[str, float | s
     for key in (CONF_STALE_MINUTES, CONF_URGENT_LOW_SOON_MINUTES):
         shown[key] = options[key]
     shown[CONF_CHART_HOURS] = str(options[CONF_CHART_HOURS])
+    shown[CONF_STEADY_FALLS] = options[CONF_STEADY_FALLS]
     return shown
 
 
@@ -412,6 +415,7 @@ def _stored_options(
     stored[CONF_FAST_RATE] = rate_from_unit(user_input[CONF_FAST_RATE], unit)
     for key in (CONF_STALE_MINUTES, CONF_URGENT_LOW_SOON_MINUTES, CONF_CHART_HOURS):
         stored[key] = int(user_input[key])
+    stored[CONF_STEADY_FALLS] = bool(user_input[CONF_STEADY_FALLS])
     return {
         key: current[key] if user_input[key] == shown[key] else value
         for key, value in stored.items()
@@ -437,10 +441,13 @@ def _options_schema(unit: str, defaults: Mapping[str, float | str]) -> vol.Schem
         )
     )
     slowest, fastest = (rate_to_unit(rate, unit) for rate in FAST_RATE_RANGE_MGDL)
-    selectors: dict[str, NumberSelector | SelectSelector] = dict.fromkeys(THRESHOLDS, threshold)
+    selectors: dict[str, NumberSelector | SelectSelector | BooleanSelector] = dict.fromkeys(
+        THRESHOLDS, threshold
+    )
     selectors[CONF_STALE_MINUTES] = _minutes_selector(*STALE_RANGE, 1)
     selectors[CONF_URGENT_LOW_SOON_LEVEL] = threshold
     selectors[CONF_URGENT_LOW_SOON_MINUTES] = _minutes_selector(*SOON_RANGE)
+    selectors[CONF_STEADY_FALLS] = BooleanSelector()
     selectors[CONF_FAST_RATE] = NumberSelector(
         NumberSelectorConfig(
             min=slowest,

@@ -8,8 +8,10 @@ Interface:
 - `Forecast.time`: the newest reading's time, which the forecast starts from;
   `Forecast.points`: (minutes ahead, mg/dL) for each horizon; `Forecast.at(minutes)`;
   `Forecast.lowest(within)`: the lowest point up to `within` minutes ahead.
-- `urgent_low_soon(readings, level, within) -> bool | None`: the alert; None when there is
-  no forecast.
+- `urgent_low_soon(readings, level, within, steady_falls=False) -> bool | None`: the
+  alert; None when there is no forecast.
+- `steady_fall_forecast(readings, within) -> float | None`: the straight line through the
+  newest readings `within` minutes ahead, on a steady fall only.
 
 Method, chosen by measurement (scripts/bench_forecast, docs/forecast.md):
 - The forecast is Nightscout's AR2: on y = ln(glucose / 140), each 5-minute step is
@@ -21,6 +23,11 @@ Method, chosen by measurement (scripts/bench_forecast, docs/forecast.md):
   55): a forecast that wavers around the level gives one alert, not several. The alert
   is worked out from the newest readings alone (up to ALERT_LOOKBACK of them), not kept
   between updates, so a restart or an option change gives the same answer.
+- With steady falls on (an option, off by default), the alert also counts the straight
+  line (least squares) through the newest STEADY_READINGS readings while each is lower
+  than the one before and the line falls faster than STEADY_SLOPE: a steady fall is then
+  warned of from its second lower reading, as early as 5-minute readings allow, at the
+  cost of several times the false alerts (docs/forecast.md).
 
 Too sparse: the forecast needs the newest 2 readings, the second at most GAP (7.5
 minutes, 1.5 reading intervals) after the first, and neither LOW (39) nor HIGH (401).
@@ -60,6 +67,10 @@ ALERT_MARGIN: Final = 15
 """mg/dL above the level up to which the urgent low soon alert, once on, stays on."""
 ALERT_LOOKBACK: Final = 24
 """Readings (2 hours) looked back over to tell whether the alert is still on."""
+STEADY_READINGS: Final = 3
+"""Readings (10 minutes) the steady-fall line goes through: two lower readings in a row."""
+STEADY_SLOPE: Final = -0.5
+"""mg/dL/min: a fall slower than this is not a steady fall."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,19 +101,67 @@ def forecast(readings: Sequence[GlucoseReading]) -> Forecast | None:
     return make_forecast(recent[-1].time, ar2_values(recent))
 
 
-def urgent_low_soon(readings: Sequence[GlucoseReading], level: float, within: int) -> bool | None:
+def urgent_low_soon(
+    readings: Sequence[GlucoseReading], level: float, within: int, *, steady_falls: bool = False
+) -> bool | None:
     """Return whether the urgent low soon alert is on; None when there is no forecast."""
     if forecast(readings) is None:
         return None
-    return alert_holds(lowest_forecasts(readings, within), level)
+    return alert_holds(lowest_forecasts(readings, within, steady_falls=steady_falls), level)
 
 
-def lowest_forecasts(readings: Sequence[GlucoseReading], within: int) -> Iterator[float | None]:
-    """Yield the lowest forecast within the horizon at each reading, newest first."""
-    recent = readings[-(ALERT_LOOKBACK + AR2_READINGS) :]
+def lowest_forecasts(
+    readings: Sequence[GlucoseReading], within: int, *, steady_falls: bool = False
+) -> Iterator[float | None]:
+    """Yield the lowest forecast within the horizon at each reading, newest first.
+
+    With steady falls, the lower of AR2's and the steady fall's line where there is one.
+    """
+    recent = readings[-(ALERT_LOOKBACK + STEADY_READINGS) :]
     for end in range(len(recent), 0, -1):
-        result = forecast(recent[:end])
-        yield None if result is None else result.lowest(within)
+        window = recent[:end]
+        if (result := forecast(window)) is None:
+            yield None
+            continue
+        lowest = result.lowest(within)
+        if steady_falls and (line := steady_fall_forecast(window, within)) is not None:
+            lowest = min(lowest, line)
+        yield lowest
+
+
+def steady_fall_forecast(readings: Sequence[GlucoseReading], within: int) -> float | None:
+    """Return the steady fall's straight line `within` minutes ahead; None if not falling so.
+
+    Steady: the newest STEADY_READINGS readings dense, each lower than the one before, and
+    their least-squares line falling faster than STEADY_SLOPE.
+    """
+    if (recent := usable(readings, STEADY_READINGS)) is None:
+        return None
+    if any(later.value >= earlier.value for earlier, later in itertools.pairwise(recent)):
+        return None
+    now, slope, _ = fit_line(recent)
+    return now + slope * within if slope < STEADY_SLOPE else None
+
+
+def fit_line(recent: Sequence[GlucoseReading]) -> tuple[float, float, float]:
+    """Return the least-squares line through readings: now, slope (mg/dL/min), RMS residual."""
+    newest = recent[-1]
+    ages = [-minutes_between(reading, newest) for reading in recent]
+    values = [float(reading.value) for reading in recent]
+    mean_age = math.fsum(ages) / len(ages)
+    mean_value = math.fsum(values) / len(values)
+    spread = math.fsum((age - mean_age) ** 2 for age in ages)
+    slope = (
+        math.fsum(
+            (age - mean_age) * (value - mean_value) for age, value in zip(ages, values, strict=True)
+        )
+        / spread
+    )
+    now = mean_value - slope * mean_age
+    residual = math.sqrt(
+        math.fsum((v - now - slope * a) ** 2 for a, v in zip(ages, values, strict=True)) / len(ages)
+    )
+    return now, slope, residual
 
 
 def alert_holds(lowest: Iterable[float | None], level: float, margin: float = ALERT_MARGIN) -> bool:

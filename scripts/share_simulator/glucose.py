@@ -130,14 +130,20 @@ class GlucoseModel:
         level = self.base + self._drift(ms)
         level += 10 * math.sin(math.tau * (hour - 9) / 24)  # highest mid-afternoon
         level += 18 * math.exp(-0.5 * ((hour - 6.5) / 1.2) ** 2)  # dawn phenomenon
-        for period, amplitude, phase in self.waves:
-            level += amplitude * math.sin(math.tau * ms / period + phase)
+        level += self.wander(ms)
         today = local.date()
         for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
             level += sum(event.effect(ms) for event in self.events(day))
         for excursion in self.excursions:
             level += excursion.weight(ms) * (excursion.level - level)
         return level
+
+    def wander(self, ms: int) -> float:
+        """Return the smooth noise at epoch milliseconds: the sum of the person's waves."""
+        return math.fsum(
+            amplitude * math.sin(math.tau * ms / period + phase)
+            for period, amplitude, phase in self.waves
+        )
 
     def value(self, ms: int) -> int:
         """Return the reading Share would show: 40-400 mg/dL, else 39 (LOW) or 401 (HIGH)."""

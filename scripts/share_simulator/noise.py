@@ -1,4 +1,6 @@
-"""Sensor noise as simglucose models a Dexcom sensor (Breton and Kovatchev, 2008).
+"""Noise for tests and benchmarks: simglucose's Dexcom sensor noise, and the simulator's own.
+
+SensorNoise is the sensor noise as simglucose models a Dexcom sensor (Breton and Kovatchev, 2008).
 
 Every 15 minutes a standard normal AR(1) value e_k = 0.7 * (e_(k-1) + n_k) is turned into
 mg/dL by a Johnson SU transform, xi + lambda * sinh((e - gamma) / delta), with
@@ -10,8 +12,12 @@ The values come from the seed alone (random.Random), so a test sees the same noi
 
 from __future__ import annotations
 
+from datetime import datetime
 import math
 import random
+from zoneinfo import ZoneInfo
+
+from .glucose import GlucoseModel
 
 KNOT_MINUTES = 15.0
 PACF = 0.7
@@ -47,3 +53,16 @@ class SensorNoise:
     @staticmethod
     def _johnson(value: float) -> float:
         return XI + LAMBDA * math.sinh((value - GAMMA) / DELTA)
+
+
+class SmoothNoise:
+    """The Share simulator's smooth noise of one person (its waves), in mg/dL."""
+
+    def __init__(self, person: int, start: datetime) -> None:
+        """Take the waves of a simulated person, counted from a start."""
+        self._model = GlucoseModel(f"person-{person}", ZoneInfo("UTC"))
+        self._start_ms = start.timestamp() * 1000
+
+    def at(self, minutes: float) -> float:
+        """Return the noise at some minutes after the start."""
+        return self._model.wander(round(self._start_ms + 60_000 * minutes))

@@ -64,16 +64,18 @@ async def test_migrate_server_url(
     assert hass.states.get("sensor.jane_glucose") is not None
 
 
-async def test_migrate_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -> None:
-    """A 1.2 entry keeps the options it has and gets the defaults of the others."""
+async def migrated(
+    hass: HomeAssistant, like: MockConfigEntry, options: dict[str, object], minor_version: int
+) -> MockConfigEntry:
+    """Set up an entry of an older minor version with these options; it loads as 1.6."""
     entry = MockConfigEntry(
         domain=DOMAIN,
-        title=mock_config_entry.title,
-        unique_id=mock_config_entry.unique_id,
-        data=dict(mock_config_entry.data),
-        options={CONF_LOW: 75},
+        title=like.title,
+        unique_id=like.unique_id,
+        data=dict(like.data),
+        options=options,
         version=1,
-        minor_version=2,
+        minor_version=minor_version,
     )
     entry.add_to_hass(hass)
 
@@ -82,6 +84,13 @@ async def test_migrate_options(hass: HomeAssistant, mock_config_entry: MockConfi
 
     assert entry.state is ConfigEntryState.LOADED
     assert (entry.version, entry.minor_version) == (1, 6)
+    return entry
+
+
+async def test_migrate_options(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -> None:
+    """A 1.2 entry keeps the options it has and gets the defaults of the others."""
+    entry = await migrated(hass, mock_config_entry, {CONF_LOW: 75}, 2)
+
     assert entry.options == {
         CONF_URGENT_LOW: 54,
         CONF_LOW: 75,
@@ -97,91 +106,39 @@ async def test_migrate_options(hass: HomeAssistant, mock_config_entry: MockConfi
     assert hass.states.get("binary_sensor.jane_stale") is not None
 
 
-async def test_migrate_forecast_options(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+@pytest.mark.parametrize(
+    ("minor_version", "added", "entity_id"),
+    [
+        (
+            3,
+            {
+                CONF_URGENT_LOW_SOON_LEVEL: 55,
+                CONF_URGENT_LOW_SOON_MINUTES: 20,
+                CONF_FAST_RATE: 2.0,
+                CONF_STEADY_FALLS: False,
+                CONF_CHART_HOURS: 3,
+            },
+            "binary_sensor.jane_urgent_low_soon",
+        ),
+        (4, {CONF_CHART_HOURS: 3, CONF_STEADY_FALLS: False}, "image.jane_glucose_chart"),
+        (5, {CONF_STEADY_FALLS: False}, "binary_sensor.jane_urgent_low_soon"),
+    ],
+)
+async def test_migrate_adds_the_newer_options(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    minor_version: int,
+    added: dict[str, object],
+    entity_id: str,
 ) -> None:
-    """A 1.3 entry keeps every option it has and gets those of the forecast sensors."""
-    chosen = {
-        CONF_URGENT_LOW: 60,
-        CONF_LOW: 80,
-        CONF_HIGH: 200,
-        CONF_URGENT_HIGH: 300,
-        CONF_STALE_MINUTES: 25,
-    }
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=mock_config_entry.title,
-        unique_id=mock_config_entry.unique_id,
-        data=dict(mock_config_entry.data),
-        options=chosen,
-        version=1,
-        minor_version=3,
-    )
-    entry.add_to_hass(hass)
-
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-
-    assert entry.state is ConfigEntryState.LOADED
-    assert (entry.version, entry.minor_version) == (1, 6)
-    assert entry.options == {
-        **chosen,
-        CONF_URGENT_LOW_SOON_LEVEL: 55,
-        CONF_URGENT_LOW_SOON_MINUTES: 20,
-        CONF_FAST_RATE: 2.0,
-        CONF_STEADY_FALLS: False,
-        CONF_CHART_HOURS: 3,
-    }
-    assert set(entry.options) == set(DEFAULT_OPTIONS)
-    assert hass.states.get("binary_sensor.jane_urgent_low_soon") is not None
-
-
-async def test_migrate_chart_hours(hass: HomeAssistant, mock_config_entry: MockConfigEntry) -> None:
-    """A 1.4 entry keeps its options and gets the chart's 3 hours."""
-    new = (CONF_CHART_HOURS, CONF_STEADY_FALLS)
-    chosen = {key: value for key, value in DEFAULT_OPTIONS.items() if key not in new}
+    """A 1.3 to 1.5 entry keeps every option it has and gets those added after it."""
+    chosen = {key: value for key, value in DEFAULT_OPTIONS.items() if key not in added}
     chosen[CONF_HIGH] = 160
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=mock_config_entry.title,
-        unique_id=mock_config_entry.unique_id,
-        data=dict(mock_config_entry.data),
-        options=chosen,
-        version=1,
-        minor_version=4,
-    )
-    entry.add_to_hass(hass)
+    entry = await migrated(hass, mock_config_entry, chosen, minor_version)
 
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-
-    assert (entry.version, entry.minor_version) == (1, 6)
-    assert entry.options == {**chosen, CONF_CHART_HOURS: 3, CONF_STEADY_FALLS: False}
-    assert hass.states.get("image.jane_glucose_chart") is not None
-
-
-async def test_migrate_steady_falls(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry
-) -> None:
-    """A 1.5 entry keeps its options and gets steady falls off."""
-    chosen = {key: value for key, value in DEFAULT_OPTIONS.items() if key != CONF_STEADY_FALLS}
-    chosen[CONF_URGENT_LOW_SOON_LEVEL] = 60
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title=mock_config_entry.title,
-        unique_id=mock_config_entry.unique_id,
-        data=dict(mock_config_entry.data),
-        options=chosen,
-        version=1,
-        minor_version=5,
-    )
-    entry.add_to_hass(hass)
-
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-
-    assert (entry.version, entry.minor_version) == (1, 6)
-    assert entry.options == {**chosen, CONF_STEADY_FALLS: False}
+    assert entry.options == {**chosen, **added}
+    assert set(entry.options) == set(DEFAULT_OPTIONS)
+    assert hass.states.get(entity_id) is not None
 
 
 async def test_migrate_from_future_version(

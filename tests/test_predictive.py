@@ -37,7 +37,6 @@ from custom_components.cgm_handler.const import (
     CONF_STEADY_FALLS,
     CONF_URGENT_LOW_SOON_LEVEL,
     CONF_URGENT_LOW_SOON_MINUTES,
-    DEFAULT_OPTIONS,
     DOMAIN,
     MGDL,
     MMOLL,
@@ -139,6 +138,38 @@ def falling(minutes: float, start: float = 110.0, rate: float = 2.0) -> float:
     return start if minutes <= 0 else start - rate * minutes
 
 
+async def first_warning(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: ShareSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    fall: tuple[float, float],
+    **options: Any,
+) -> tuple[Reading, datetime]:
+    """Follow a steady fall (from mg/dL, by mg/dL a minute) down to 55 mg/dL.
+
+    Return the first reading with urgent low soon on, and when the fall reaches 55; fail
+    when the alert never comes on above 55 or goes off again.
+    """
+    start, rate = fall
+    shaped_account(simulator, monkeypatch, "fall", lambda m: falling(m, start, rate))
+    await setup_entry(hass, make_entry(simulator, username="fall", options=options))
+    assert outlook(hass, "fall")["urgent_low_soon"] == STATE_OFF
+    reaches_55 = dt_util.utcnow() + timedelta(minutes=(start - 55) / rate)
+
+    first = None
+    for reading in upcoming(simulator, "fall", 3):
+        if reading.value <= 55:
+            break
+        await reach(hass, freezer, "fall", reading)
+        on = state_of(hass, "binary_sensor.fall_urgent_low_soon").state == STATE_ON
+        if on and first is None:
+            first = reading
+        assert on or first is None, f"urgent low soon went off at {reading.value} mg/dL"
+    assert first is not None, "no warning before 55 mg/dL"
+    return first, reaches_55
+
+
 @pytest.mark.parametrize("fall", [(110, 1), (110, 2), (110, 3), (140, 2), (180, 3)], ids=str)
 async def test_urgent_low_soon_before_a_fall_reaches_55(
     hass: HomeAssistant,
@@ -147,33 +178,13 @@ async def test_urgent_low_soon_before_a_fall_reaches_55(
     monkeypatch: pytest.MonkeyPatch,
     fall: tuple[float, float],
 ) -> None:
-    """A steady fall (from mg/dL, by mg/dL a minute) warns before it reaches 55, and stays on.
+    """By default a steady fall warns before it reaches 55, and stays on.
 
     Before 55, not 15 minutes before: the rule that warns that early gives too many false
-    alerts and is not shipped (docs/forecast.md, steady falls).
+    alerts to be the default (docs/forecast.md, steady falls).
     """
-    start, rate = fall
-    shaped_account(simulator, monkeypatch, "fall", lambda m: falling(m, start, rate))
-    entry = await setup_entry(hass, make_entry(simulator, username="fall"))
-    assert outlook(hass, "fall")["urgent_low_soon"] == STATE_OFF
-    reaches_55 = dt_util.utcnow() + timedelta(minutes=(start - 55) / rate)
-
-    warned: list[Reading] = []
-    for reading in upcoming(simulator, "fall", 2):
-        await reach(hass, freezer, "fall", reading)
-        if state_of(hass, "binary_sensor.fall_urgent_low_soon").state == STATE_ON:
-            warned.append(reading)
-        elif warned:
-            pytest.fail(f"urgent low soon went off at {reading.value} mg/dL")
-        if reading.value <= 55:
-            break
-
-    assert warned, "no warning before 55 mg/dL"
-    first = warned[0]
-    assert first.value > 55
+    first, reaches_55 = await first_warning(hass, freezer, simulator, monkeypatch, fall)
     assert first.time < reaches_55
-    assert entry.runtime_data.data.latest is not None
-    assert entry.runtime_data.data.latest.value <= 55
 
 
 @pytest.mark.parametrize(
@@ -191,24 +202,11 @@ async def test_steady_falls_option_warns_15_minutes_before_55(
     Or from the fall's second lower reading where that is later (3 mg/dL/min from 110
     reaches 55 after 18.3 minutes): no rule on 5-minute readings can be earlier.
     """
+    first, reaches_55 = await first_warning(
+        hass, freezer, simulator, monkeypatch, fall, **{CONF_STEADY_FALLS: True}
+    )
     start, rate = fall
-    shaped_account(simulator, monkeypatch, "fall", lambda m: falling(m, start, rate))
-    options = {**DEFAULT_OPTIONS, CONF_STEADY_FALLS: True}
-    await setup_entry(hass, make_entry(simulator, username="fall", options=options))
-    reaches_55 = dt_util.utcnow() + timedelta(minutes=(start - 55) / rate)
-    ahead = min(timedelta(minutes=15), reaches_55 - dt_util.utcnow() - timedelta(minutes=10))
-
-    first = None
-    for reading in upcoming(simulator, "fall", 3):
-        if reading.value <= 55:
-            break
-        await reach(hass, freezer, "fall", reading)
-        on = state_of(hass, "binary_sensor.fall_urgent_low_soon").state == STATE_ON
-        if on and first is None:
-            first = reading
-        assert on or first is None, f"urgent low soon went off at {reading.value} mg/dL"
-
-    assert first is not None, "no warning before 55 mg/dL"
+    ahead = min(timedelta(minutes=15), timedelta(minutes=(start - 55) / rate - 10))
     assert reaches_55 - first.time >= ahead
 
 

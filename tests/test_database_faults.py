@@ -20,8 +20,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.cgm_handler.const import DOMAIN
+from custom_components.cgm_handler.entry_issues import issue_id
 from custom_components.cgm_handler.history import hour_start
-from custom_components.cgm_handler.statistics import import_issue_id
+from custom_components.cgm_handler.statistics import IMPORT_ISSUE
 from tests.database import (
     DatabaseFault,
     database_fault,
@@ -50,7 +51,7 @@ def recorder_config() -> dict[str, Any]:
 
 def issue(hass: HomeAssistant, run: Run) -> ir.IssueEntry | None:
     """Return the repair issue about unwritten statistics, if it is up."""
-    return ir.async_get(hass).async_get_issue(DOMAIN, import_issue_id(run.entry.entry_id))
+    return ir.async_get(hass).async_get_issue(DOMAIN, issue_id(IMPORT_ISSUE, run.entry.entry_id))
 
 
 async def fail_for(run: Run, fault: DatabaseFault, length: timedelta) -> None:

@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.cgm_handler.const import DOMAIN
 from custom_components.cgm_handler.coordinator import CgmCoordinator
 from custom_components.cgm_handler.diagnostics import async_get_config_entry_diagnostics
+from custom_components.cgm_handler.entry_issues import issue_id
 from custom_components.cgm_handler.scheduler import (
     JITTER,
     MAX_WAIT,
@@ -25,7 +26,7 @@ from custom_components.cgm_handler.scheduler import (
     RATE_LIMIT_WAIT,
     TIMER_SLACK,
 )
-from custom_components.cgm_handler.share_health import outage_issue_id
+from custom_components.cgm_handler.share_health import OUTAGE_ISSUE
 from scripts.share_simulator import FaultKind, ShareSimulator
 from scripts.share_simulator.wire import (
     AUTHENTICATE_ENDPOINT,
@@ -53,7 +54,7 @@ def sign_ins(simulator: ShareSimulator) -> int:
 
 def outage_issue(hass: HomeAssistant, entry: MockConfigEntry) -> ir.IssueEntry | None:
     """Return the repair issue about Share not answering, if raised."""
-    return ir.async_get(hass).async_get_issue(DOMAIN, outage_issue_id(entry.entry_id))
+    return ir.async_get(hass).async_get_issue(DOMAIN, issue_id(OUTAGE_ISSUE, entry.entry_id))
 
 
 def failed_times(polls: list[Poll]) -> list[datetime]:

@@ -10,9 +10,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN
+from .entry_issues import async_clear_issue, async_raise_issue
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -23,15 +22,13 @@ if TYPE_CHECKING:
 NO_READINGS_AFTER: Final = timedelta(hours=3)
 
 
-def no_readings_issue_id(entry_id: str) -> str:
-    """Return the id of the repair issue shown while an entry gets no readings."""
-    return f"no_readings_{entry_id}"
+NO_READINGS_ISSUE: Final = "no_readings"
 
 
 @callback
 def async_clear_no_readings(hass: HomeAssistant, entry_id: str) -> None:
     """Remove an entry's repair issue about missing readings."""
-    ir.async_delete_issue(hass, DOMAIN, no_readings_issue_id(entry_id))
+    async_clear_issue(hass, entry_id, NO_READINGS_ISSUE)
 
 
 class NoReadingsWatch:
@@ -64,17 +61,7 @@ class NoReadingsWatch:
         left as it is, so a reload never removes and raises it again.
         """
         if now - (self._newest or self._started) >= NO_READINGS_AFTER:
-            ir.async_create_issue(
-                self._hass,
-                DOMAIN,
-                no_readings_issue_id(self._entry.entry_id),
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="no_readings",
-                translation_placeholders={
-                    "title": self._entry.title,
-                    "hours": str(int(NO_READINGS_AFTER.total_seconds() // 3600)),
-                },
-            )
+            hours = str(int(NO_READINGS_AFTER.total_seconds() // 3600))
+            async_raise_issue(self._hass, self._entry, NO_READINGS_ISSUE, hours=hours)
         elif self._newest is not None:
             async_clear_no_readings(self._hass, self._entry.entry_id)

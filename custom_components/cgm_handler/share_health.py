@@ -18,15 +18,16 @@ from typing import Final
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
 from .const import BUFFER, DOMAIN
+from .entry_issues import async_clear_issue, async_raise_issue, clock_time
 
 OUTAGE_REPAIR_AFTER: Final = timedelta(minutes=30)
+OUTAGE_ISSUE: Final = "share_not_answering"
 
 
 @dataclass(slots=True)
@@ -53,17 +54,12 @@ class ShareState:
 STATES: HassKey[dict[str, ShareState]] = HassKey(f"{DOMAIN}_share_states")
 
 
-def outage_issue_id(entry_id: str) -> str:
-    """Return the id of the repair issue shown while Share does not answer an entry."""
-    return f"share_not_answering_{entry_id}"
-
-
 @callback
 def async_forget_share_state(hass: HomeAssistant, entry_id: str) -> None:
     """Forget what an entry knew about Share and remove its repair issue."""
     if (state := hass.data.get(STATES, {}).pop(entry_id, None)) is not None:
         _cancel(state)
-    ir.async_delete_issue(hass, DOMAIN, outage_issue_id(entry_id))
+    async_clear_issue(hass, entry_id, OUTAGE_ISSUE)
 
 
 class ShareHealth:
@@ -120,7 +116,7 @@ class ShareHealth:
         _cancel(self.state)
         self.state.failing_since = self.state.last_error = None
         self.state.limited_until = None
-        ir.async_delete_issue(self._hass, DOMAIN, outage_issue_id(self._entry.entry_id))
+        async_clear_issue(self._hass, self._entry.entry_id, OUTAGE_ISSUE)
 
     @callback
     def async_resume(self) -> None:
@@ -148,19 +144,13 @@ class ShareHealth:
 
     def _raise_issue(self, since: datetime) -> None:
         """Say since when Share does not answer, the last error and that no reading is lost."""
-        ir.async_create_issue(
+        async_raise_issue(
             self._hass,
-            DOMAIN,
-            outage_issue_id(self._entry.entry_id),
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="share_not_answering",
-            translation_placeholders={
-                "title": self._entry.title,
-                "since": dt_util.as_local(since).strftime("%H:%M"),
-                "error": self.state.last_error or "",
-                "hours": str(int(BUFFER.total_seconds() // 3600)),
-            },
+            self._entry,
+            OUTAGE_ISSUE,
+            since=clock_time(since),
+            error=self.state.last_error or "",
+            hours=str(int(BUFFER.total_seconds() // 3600)),
         )
 
 

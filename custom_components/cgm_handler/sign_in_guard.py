@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 import hashlib
+from typing import Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -19,6 +20,7 @@ from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, LOCKOUT_WAIT
+from .entry_issues import async_clear_issue, async_raise_issue
 from .share import (
     ShareAccountLockedError,
     ShareAuthenticationError,
@@ -36,16 +38,12 @@ REJECTED: HassKey[dict[str, str]] = HassKey(f"{DOMAIN}_rejected")
 # fault is over by then); a second in a row counts as a rejected password. So at most two
 # such logins per password.
 NULL_SESSION_RETRIES: HassKey[dict[str, datetime]] = HassKey(f"{DOMAIN}_null_session_retries")
+LOCK_ISSUE: Final = "account_locked"
 
 
 def password_digest(password: str) -> str:
     """Return a digest that tells whether a password is the one Dexcom rejected."""
     return hashlib.sha256(password.encode()).hexdigest()
-
-
-def lock_issue_id(entry_id: str) -> str:
-    """Return the id of the repair issue shown while an entry's account is locked."""
-    return f"account_locked_{entry_id}"
 
 
 @callback
@@ -59,7 +57,7 @@ def async_clear_rejection(hass: HomeAssistant, entry_id: str) -> None:
 def async_clear_lockout(hass: HomeAssistant, entry_id: str) -> None:
     """Forget an entry's lockout and remove its repair issue."""
     if hass.data.get(LOCKOUTS, {}).pop(entry_id, None) is not None:
-        ir.async_delete_issue(hass, DOMAIN, lock_issue_id(entry_id))
+        async_clear_issue(hass, entry_id, LOCK_ISSUE)
 
 
 class SignInGuard:
@@ -120,17 +118,12 @@ class SignInGuard:
     def _lock(self, now: datetime) -> None:
         """Stop logging in while Dexcom keeps the account locked, and say so in a repair."""
         self._lockouts[self._entry.entry_id] = now + LOCKOUT_WAIT
-        ir.async_create_issue(
+        async_raise_issue(
             self._hass,
-            DOMAIN,
-            lock_issue_id(self._entry.entry_id),
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="account_locked",
-            translation_placeholders={
-                "title": self._entry.title,
-                "minutes": _minutes(LOCKOUT_WAIT),
-            },
+            self._entry,
+            LOCK_ISSUE,
+            ir.IssueSeverity.ERROR,
+            minutes=_minutes(LOCKOUT_WAIT),
         )
 
     def _null_session(self, now: datetime, password: str) -> HomeAssistantError:

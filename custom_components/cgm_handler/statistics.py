@@ -48,7 +48,6 @@ from homeassistant.components.recorder.tasks import RecorderTask
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import PERCENTAGE
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
@@ -56,6 +55,7 @@ from homeassistant.util.unit_conversion import BloodGlucoseConcentrationConverte
 from sqlalchemy.exc import SQLAlchemyError
 
 from .const import DOMAIN, LOGGER, MGDL
+from .entry_issues import async_clear_issue, async_raise_issue, clock_time
 from .history import HOUR, ReadingHistory, hour_start
 from .metrics import RANGES, GlucoseRange, GlycemicMetrics
 
@@ -63,6 +63,7 @@ RETRY_FIRST: Final = timedelta(seconds=30)
 RETRY_MAX: Final = timedelta(minutes=5)
 """While imports fail, the waiting hours are read back after 30 s, 1, 2, 4 and 5 minutes."""
 REPAIR_AFTER: Final = timedelta(minutes=30)
+IMPORT_ISSUE: Final = "statistics_not_written"
 RECORDER_WAIT: Final = timedelta(seconds=10)
 """How long a read-back waits for the recorder to run the imports queued before it."""
 
@@ -121,11 +122,6 @@ def build_metadata(statistic: HourlyStatistic, entry_id: str, title: str) -> Sta
         unit_class=statistic.unit_class,
         unit_of_measurement=statistic.unit,
     )
-
-
-def import_issue_id(entry_id: str) -> str:
-    """Return the id of the repair issue shown while statistics cannot be written."""
-    return f"statistics_not_written_{entry_id}"
 
 
 def hour_rows(metrics: GlycemicMetrics, statistics: Iterable[HourlyStatistic]) -> HourRows:
@@ -406,24 +402,13 @@ class StatisticsImporter:
         LOGGER.info("The recorder holds the statistics again")
         self._failures = 0
         self.failing_since = None
-        ir.async_delete_issue(self.hass, DOMAIN, import_issue_id(self.entry.entry_id))
+        async_clear_issue(self.hass, self.entry.entry_id, IMPORT_ISSUE)
         if self._pending:  # hours of the polls made meanwhile
             self._import()
 
     def _raise_issue(self, since: datetime) -> None:
         """Say that the statistics cannot be written since the first failure."""
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            import_issue_id(self.entry.entry_id),
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key="statistics_not_written",
-            translation_placeholders={
-                "title": self.entry.title,
-                "since": dt_util.as_local(since).strftime("%H:%M"),
-            },
-        )
+        async_raise_issue(self.hass, self.entry, IMPORT_ISSUE, since=clock_time(since))
 
     @callback
     def _cancel_retry(self) -> None:

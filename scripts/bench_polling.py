@@ -13,7 +13,8 @@ back past the newest reading, on a normal day, a day with the phone offline for 
 new sensor's 2-hour warm-up, a hole that never fills.
 
 With --budgets, one table instead: ours at each budget (polls per reading) on every model,
-next to the oracle at the same request count.
+next to the oracle at the same request count. With --seeds, one row per seed and model:
+ours next to the oracle, without the fixed poller's and the backfill's rows.
 """
 
 from __future__ import annotations
@@ -353,6 +354,20 @@ def report_budgets(rows: list[tuple[float, str, Result, Result]]) -> None:
         )
 
 
+def report_seeds(rows: list[tuple[str, str, list[Result]]]) -> None:
+    """Print ours next to the oracle, one row per seed and model."""
+    print(
+        f"{'seed':6} {'delay model':28} {'median':>7} {'mean':>7} {'requests':>8} "
+        f"{'oracle':>7} {'o. mean':>7} {'ratio':>5}  targets"
+    )
+    for seed, model, (ours, _, oracle) in rows:
+        print(
+            f"{seed:6} {model:28} {ours.median:6.1f}s {ours.mean:6.1f}s {ours.requests:8d} "
+            f"{oracle.median:6.1f}s {oracle.mean:6.1f}s {ours.median / oracle.median:5.2f}  "
+            f"{ours.targets}"
+        )
+
+
 async def compare(
     seed: str, start: datetime, delay: DelayModel, budget: float = BUDGET
 ) -> list[Result]:
@@ -403,8 +418,23 @@ async def main() -> None:
         type=lambda text: [float(part) for part in text.split(",")],
         help="polls per reading to compare, comma-separated (e.g. 1.25,1.5,2)",
     )
+    parser.add_argument(
+        "--seeds",
+        type=lambda text: text.split(","),
+        help="seeds to compare on every model, one row each (e.g. bench,other,s1,s2,s3)",
+    )
     args = parser.parse_args()
     start = datetime.fromisoformat(args.start).astimezone(UTC)
+    if args.seeds:
+        print(f"One simulated day from {start:%Y-%m-%d %H:%M} UTC per seed")
+        report_seeds(
+            [
+                (seed, name, await compare(seed, start, delay))
+                for seed in args.seeds
+                for name, delay in models(start)
+            ]
+        )
+        return
     if args.budgets:
         print(f"One simulated day from {start:%Y-%m-%d %H:%M} UTC, seed {args.seed!r}")
         report_budgets(await compare_budgets(args.seed, start, args.budgets))

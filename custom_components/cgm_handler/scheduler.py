@@ -26,7 +26,10 @@ BIN = 5
 SLOT_BINS = 60
 SLOTS_AHEAD = 3
 TAIL = SLOT_BINS * SLOTS_AHEAD
-ITERATIONS = 25
+# Iterations of the estimate. At 25 (and 24, 26) a dozing phone polled only at 90 s stayed
+# there all day; from 30 to 200 it did not. Past about 50 the estimate gathers on a few
+# bins and the mean lag grew on other days (docs/polling.md).
+ITERATIONS = 50
 # Before it has learned much, a phone is taken to upload within 90 s, weighing as much as
 # two readings.
 PRIOR_BINS = 18

@@ -21,6 +21,7 @@ from custom_components.cgm_handler.scheduler import (
     MAX_POLLS,
     MAX_WAIT,
     MIN_WAIT,
+    PROBE_EVERY,
     RATE_LIMIT_CAP,
     RATE_LIMIT_WAIT,
     TAIL,
@@ -80,6 +81,11 @@ def bimodal(i: int) -> float:
     """Return the delay of a phone that dozes: 70 % of readings 20-40 s, 30 % 150-450 s."""
     draw = random.Random(i)  # noqa: S311 - reproducible, not secret
     return draw.uniform(150, 450) if draw.random() < 0.3 else draw.uniform(20, 40)
+
+
+def prompt(i: int) -> float:
+    """Return the delay of a phone that uploads every reading within 20-40 s."""
+    return random.Random(i).uniform(20, 40)  # noqa: S311 - reproducible, not secret
 
 
 def in_seconds(offsets: tuple[timedelta, ...]) -> list[float]:
@@ -203,12 +209,40 @@ def test_a_dozing_phone_is_polled_once_per_reading_at_its_prompt_uploads() -> No
 
     (single,) = in_seconds(scheduler.plan(1))
     assert 35 <= single < 150  # after the prompt uploads, before the late ones
-    # Within the budget: far fewer requests than 906 a day of the single quantile.
-    assert len(polls) <= BUDGET * 144 + MAX_POLLS + 1
+    # Within the budget and its probes: far fewer than 906 a day of the single quantile.
+    assert len(polls) <= (BUDGET + 1 / PROBE_EVERY) * 144 + MAX_POLLS + 1
     gaps = [later - earlier for earlier, later in itertools.pairwise(polls)]
     assert min(gaps) >= MIN_WAIT
     # Most readings came at their first poll, the late ones in the next reading's.
     assert scheduler.upload_delay <= seconds(45)
+
+
+@pytest.mark.parametrize("delay", [prompt, bimodal])
+def test_probes_find_that_the_uploads_come_sooner(delay: Callable[[int], float]) -> None:
+    """Uploads that all come by 40 s: after a day the single poll is at 40 s, not later.
+
+    A poll at 45 s (or 90 s) tells only that each reading came by then, so without probes
+    the plan stays there all day; a probe 5 s before it shows the readings came sooner.
+    """
+    poller, _ = drive(delay, 288)
+    assert in_seconds(poller.scheduler.plan(1)) == [40.0]
+
+
+def test_a_probe_before_the_first_poll_of_every_sixth_reading() -> None:
+    """One reading in PROBE_EVERY gets a poll 5 s before its first planned poll."""
+    scheduler = started()
+    probed = []
+    for i in range(1, 3 * PROBE_EVERY + 1):
+        scheduler.polled(reading(i) + seconds(60), reading(i))
+        offsets = scheduler.offsets
+        # Planned polls are at least 15 s apart: two 5 s apart are a probe and its poll.
+        if offsets[1] - offsets[0] == seconds(5):
+            assert offsets[1:] == scheduler.plan(len(offsets) - 1)
+            probed.append(i)
+        else:
+            assert offsets == scheduler.plan(len(offsets))
+    assert len(probed) == 3
+    assert all(later - earlier == PROBE_EVERY for earlier, later in itertools.pairwise(probed))
 
 
 def test_a_phone_that_changes_its_pattern_is_followed() -> None:

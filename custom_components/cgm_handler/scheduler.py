@@ -19,6 +19,10 @@ MAX_WAIT = timedelta(minutes=5)
 # (432 requests a day), where it shortens the wait most. At most MAX_POLLS per reading.
 BUDGET = 1.5
 MAX_POLLS = 3
+# One reading in PROBE_EVERY also gets a probe, on top of the budget: a poll one bin before
+# its first planned poll. A poll tells only that a reading came by then, so a plan polling at
+# 45 s for uploads that all come by 40 s would never learn that 40 s does (docs/polling.md).
+PROBE_EVERY = 6
 # The learned delays: the last SAMPLES readings (5 hours), in bins of BIN seconds up to
 # three reading intervals, the last bin holding every longer delay.
 SAMPLES = 60
@@ -262,7 +266,8 @@ class PollScheduler:
 
     Each reading gets the polls with the least mean wait (plan_offsets), as many as the
     budget allows: credit accrues at BUDGET polls per reading interval and each poll spends
-    one, so a reading that came at the first poll leaves its second poll to a later one. A
+    one, so a reading that came at the first poll leaves its second poll to a later one (a
+    probe on every PROBE_EVERY-th reading, before its first poll, is on top of it). A
     reading that misses the polls of its slot is fetched by those of the next, as each poll
     fetches all that is missing, and the mean counts that wait; while two or more readings
     are missing, one poll per reading interval.
@@ -285,6 +290,7 @@ class PollScheduler:
         self._last: datetime | None = None
         self._failures = 0
         self._limits = 0
+        self._readings = 0
 
     @property
     def upload_delay(self) -> timedelta:
@@ -325,7 +331,16 @@ class PollScheduler:
         if newest is not None and (self._newest is None or newest > self._newest):
             self._newest = newest
             polls = max(1, min(MAX_POLLS, math.floor(self._credit + self.budget)))
-            self._offsets = self.plan(polls)
+            self._offsets = self._with_probe(self.plan(polls))
+
+    def _with_probe(self, offsets: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        """Return the offsets with a probe before the first on every PROBE_EVERY-th reading."""
+        self._readings += 1
+        probe = offsets[0] - timedelta(seconds=BIN)
+        if self._readings % PROBE_EVERY or probe < timedelta(0):
+            return offsets
+        self._credit += 1  # the probe's poll does not count against the budget
+        return (probe, *offsets)
 
     def failed(self, now: datetime) -> datetime:
         """Record a failed poll and return when to try again, with jitter."""

@@ -356,7 +356,8 @@ class StatisticsImporter:
             self.failing_since = now
             LOGGER.warning("The statistics are not written yet (%s); trying again", reason)
         elif now - self.failing_since >= REPAIR_AFTER:
-            self._raise_issue(self.failing_since)
+            since = clock_time(self.failing_since)
+            async_raise_issue(self.hass, self.entry, IMPORT_ISSUE, since=since)
 
     @callback
     def _failed(self) -> None:
@@ -405,10 +406,6 @@ class StatisticsImporter:
         async_clear_issue(self.hass, self.entry.entry_id, IMPORT_ISSUE)
         if self._pending:  # hours of the polls made meanwhile
             self._import()
-
-    def _raise_issue(self, since: datetime) -> None:
-        """Say that the statistics cannot be written since the first failure."""
-        async_raise_issue(self.hass, self.entry, IMPORT_ISSUE, since=clock_time(since))
 
     @callback
     def _cancel_retry(self) -> None:

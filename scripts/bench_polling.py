@@ -14,7 +14,8 @@ new sensor's 2-hour warm-up, a hole that never fills.
 
 With --budgets, one table instead: ours at each budget (polls per reading) on every model,
 next to the oracle at the same request count. With --seeds, one row per seed and model:
-ours next to the oracle, without the fixed poller's and the backfill's rows.
+ours next to the oracle, without the fixed poller's and the backfill's rows; with --days as
+well, that many days from the start, each a fresh run, and a summary per seed and model.
 """
 
 from __future__ import annotations
@@ -354,17 +355,44 @@ def report_budgets(rows: list[tuple[float, str, Result, Result]]) -> None:
         )
 
 
-def report_seeds(rows: list[tuple[str, str, list[Result]]]) -> None:
-    """Print ours next to the oracle, one row per seed and model."""
+def report_seeds(rows: list[tuple[datetime, str, str, list[Result]]]) -> None:
+    """Print ours next to the oracle, one row per day, seed and model."""
     print(
-        f"{'seed':6} {'delay model':28} {'median':>7} {'mean':>7} {'requests':>8} "
+        f"{'day':10} {'seed':6} {'delay model':28} {'median':>7} {'mean':>7} {'requests':>8} "
         f"{'oracle':>7} {'o. mean':>7} {'ratio':>5}  targets"
     )
-    for seed, model, (ours, _, oracle) in rows:
+    for day, seed, model, (ours, _, oracle) in rows:
         print(
-            f"{seed:6} {model:28} {ours.median:6.1f}s {ours.mean:6.1f}s {ours.requests:8d} "
-            f"{oracle.median:6.1f}s {oracle.mean:6.1f}s {ours.median / oracle.median:5.2f}  "
-            f"{ours.targets}"
+            f"{day:%Y-%m-%d} {seed:6} {model:28} {ours.median:6.1f}s {ours.mean:6.1f}s "
+            f"{ours.requests:8d} {oracle.median:6.1f}s {oracle.mean:6.1f}s "
+            f"{ours.median / oracle.median:5.2f}  {ours.targets}"
+        )
+
+
+def report_seed_means(rows: list[tuple[datetime, str, str, list[Result]]]) -> None:
+    """Print a summary of the days per seed and model.
+
+    The means of the days' medians and mean lags, the most requests of a day, the oracle's
+    mean lag, the worst ratio of the medians and the days that met the targets.
+    """
+    groups: dict[tuple[str, str], list[list[Result]]] = {}
+    for _, seed, model, results in rows:
+        groups.setdefault((seed, model), []).append(results)
+    print(
+        f"{'seed':6} {'delay model':28} {'days':>4} {'median':>7} {'mean':>7} "
+        f"{'max req.':>8} {'o. mean':>7} {'worst ratio':>11} {'met':>4}"
+    )
+    for (seed, model), days in groups.items():
+        ours = [results[0] for results in days]
+        oracles = [results[2] for results in days]
+        worst = max(o.median / oracle.median for o, oracle in zip(ours, oracles, strict=True))
+        print(
+            f"{seed:6} {model:28} {len(days):4d} "
+            f"{statistics.fmean(o.median for o in ours):6.1f}s "
+            f"{statistics.fmean(o.mean for o in ours):6.1f}s "
+            f"{max(o.requests for o in ours):8d} "
+            f"{statistics.fmean(o.mean for o in oracles):6.1f}s {worst:11.2f} "
+            f"{sum(o.targets == 'met' for o in ours):4d}"
         )
 
 
@@ -408,6 +436,21 @@ async def backfill_days(seed: str, start: datetime) -> list[Result]:
     return [await run_ours(seed, start, name, **account) for name, account in days]
 
 
+async def seed_rows(seeds: list[str], start: datetime, days: int) -> None:
+    """Print one row per day, seed and model, and over several days a summary."""
+    print(f"{days} simulated day(s) per seed, the first from {start:%Y-%m-%d %H:%M} UTC")
+    rows = [
+        (day, seed, name, await compare(seed, day, delay))
+        for day in (start + n * DAY for n in range(days))
+        for seed in seeds
+        for name, delay in models(day)
+    ]
+    report_seeds(rows)
+    if days > 1:
+        print()
+        report_seed_means(rows)
+
+
 async def main() -> None:
     """Run every strategy on every delay model over the same simulated day."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -423,17 +466,13 @@ async def main() -> None:
         type=lambda text: text.split(","),
         help="seeds to compare on every model, one row each (e.g. bench,other,s1,s2,s3)",
     )
+    parser.add_argument(
+        "--days", type=int, default=1, help="with --seeds: days from the start, each a fresh run"
+    )
     args = parser.parse_args()
     start = datetime.fromisoformat(args.start).astimezone(UTC)
     if args.seeds:
-        print(f"One simulated day from {start:%Y-%m-%d %H:%M} UTC per seed")
-        report_seeds(
-            [
-                (seed, name, await compare(seed, start, delay))
-                for seed in args.seeds
-                for name, delay in models(start)
-            ]
-        )
+        await seed_rows(args.seeds, start, args.days)
         return
     if args.budgets:
         print(f"One simulated day from {start:%Y-%m-%d %H:%M} UTC, seed {args.seed!r}")

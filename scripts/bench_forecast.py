@@ -42,7 +42,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import hashlib
-import itertools
 import json
 import math
 import operator
@@ -66,6 +65,7 @@ from custom_components.cgm_handler.forecast import (
     fit_line,
     forecast,
     make_forecast,
+    steady_fall_forecast,
     urgent_low_soon,
     usable,
 )
@@ -325,21 +325,21 @@ def steady_line(
     steepest: float,
     slowing: float = math.inf,
 ) -> float:
-    """Return the line's lowest within WITHIN minutes on a steady fall, else infinity."""
+    """Return the line's lowest within WITHIN minutes on a steady fall, else infinity.
+
+    With `wobble` None, the integration's steady fall (each reading lower than the one
+    before); otherwise the line's RMS residual at most `wobble` mg/dL instead.
+    """
     if (recent := usable(readings, count)) is None:
         return math.inf
     *_, before, previous, newest = recent
     if newest.value - previous.value > previous.value - before.value + slowing:
         return math.inf
-    now, slope, residual = fit_line(recent)
-    if slope >= -steepest:
-        return math.inf
     if wobble is None:
-        if any(b.value >= a.value for a, b in itertools.pairwise(recent)):
-            return math.inf
-    elif residual > wobble:
-        return math.inf
-    return now + slope * WITHIN
+        line = steady_fall_forecast(recent, WITHIN, count, -steepest)
+        return math.inf if line is None else line
+    now, slope, residual = fit_line(recent)
+    return now + slope * WITHIN if slope < -steepest and residual <= wobble else math.inf
 
 
 @dataclass(frozen=True)

@@ -129,18 +129,24 @@ def lowest_forecasts(
         yield lowest
 
 
-def steady_fall_forecast(readings: Sequence[GlucoseReading], within: int) -> float | None:
+def steady_fall_forecast(
+    readings: Sequence[GlucoseReading],
+    within: int,
+    count: int = STEADY_READINGS,
+    slope_below: float = STEADY_SLOPE,
+) -> float | None:
     """Return the steady fall's straight line `within` minutes ahead; None if not falling so.
 
-    Steady: the newest STEADY_READINGS readings dense, each lower than the one before, and
-    their least-squares line falling faster than STEADY_SLOPE.
+    Steady: the newest `count` readings dense, each lower than the one before, and their
+    least-squares line falling faster than `slope_below` mg/dL/min. The benchmark varies
+    `count` and `slope_below`; the integration uses the defaults.
     """
-    if (recent := usable(readings, STEADY_READINGS)) is None:
+    if (recent := usable(readings, count)) is None:
         return None
     if any(later.value >= earlier.value for earlier, later in itertools.pairwise(recent)):
         return None
     now, slope, _ = fit_line(recent)
-    return now + slope * within if slope < STEADY_SLOPE else None
+    return now + slope * within if slope < slope_below else None
 
 
 def fit_line(recent: Sequence[GlucoseReading]) -> tuple[float, float, float]:

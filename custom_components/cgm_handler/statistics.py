@@ -27,11 +27,12 @@ holds as many readings of the hour as the recorder counts.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import math
-import threading
 from typing import Any, Final, cast
 
 from homeassistant.components.recorder.core import Recorder
@@ -141,15 +142,20 @@ def holds(row: Mapping[str, Any] | None, values: Values) -> bool:
 
 
 class QueueMarker(RecorderTask):
-    """A task that tells when the recorder's thread reaches it in its queue."""
+    """A task that tells the event loop when the recorder's thread reaches it in its queue."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Not reached yet."""
-        self.reached = threading.Event()
+        self._loop = loop
+        self.reached: asyncio.Future[None] = loop.create_future()
 
     def run(self, instance: Recorder) -> None:
         """Note that the recorder got here."""
-        self.reached.set()
+        self._loop.call_soon_threadsafe(self._reach)
+
+    def _reach(self) -> None:
+        if not self.reached.done():  # not given up on
+            self.reached.set_result(None)
 
 
 class StatisticsImporter:
@@ -228,9 +234,11 @@ class StatisticsImporter:
         is bounded in real time: a recorder stuck on its database (down, or a locked SQLite
         file) is read back anyway, and what it does not hold yet waits for the retries.
         """
-        marker = QueueMarker()
+        marker = QueueMarker(self.hass.loop)
         get_instance(self.hass).queue_task(marker)
-        await self.hass.async_add_executor_job(marker.reached.wait, RECORDER_WAIT.total_seconds())
+        # Waited for on the event loop, not in a worker thread that would hold up a shutdown.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(marker.reached, RECORDER_WAIT.total_seconds())
 
     async def _async_load(self) -> None:
         """Read the reading count of each recent hour from the recorder, then import."""

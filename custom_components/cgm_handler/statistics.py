@@ -27,12 +27,11 @@ holds as many readings of the hour as the recorder counts.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import math
+import threading
 from typing import Any, Final, cast
 
 from homeassistant.components.recorder.core import Recorder
@@ -142,20 +141,15 @@ def holds(row: Mapping[str, Any] | None, values: Values) -> bool:
 
 
 class QueueMarker(RecorderTask):
-    """A task that tells the event loop when the recorder's thread reaches it in its queue."""
+    """A task that tells when the recorder's thread reaches it in its queue."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self) -> None:
         """Not reached yet."""
-        self._loop = loop
-        self.reached: asyncio.Future[None] = loop.create_future()
+        self.reached = threading.Event()
 
     def run(self, instance: Recorder) -> None:
         """Note that the recorder got here."""
-        self._loop.call_soon_threadsafe(self._reach)
-
-    def _reach(self) -> None:
-        if not self.reached.done():  # not given up on
-            self.reached.set_result(None)
+        self.reached.set()
 
 
 class StatisticsImporter:
@@ -234,11 +228,14 @@ class StatisticsImporter:
         is bounded in real time: a recorder stuck on its database (down, or a locked SQLite
         file) is read back anyway, and what it does not hold yet waits for the retries.
         """
-        marker = QueueMarker(self.hass.loop)
+        marker = QueueMarker()
         get_instance(self.hass).queue_task(marker)
-        # Waited for on the event loop, not in a worker thread that would hold up a shutdown.
-        with suppress(TimeoutError):
-            await asyncio.wait_for(marker.reached, RECORDER_WAIT.total_seconds())
+        try:
+            await self.hass.async_add_executor_job(
+                marker.reached.wait, RECORDER_WAIT.total_seconds()
+            )
+        finally:
+            marker.reached.set()  # a wait cancelled at shutdown frees its worker thread
 
     async def _async_load(self) -> None:
         """Read the reading count of each recent hour from the recorder, then import."""

@@ -303,6 +303,11 @@ def percentile(values: list[float], share: float) -> float:
     return ranked[max(0, min(len(ranked) - 1, round(share * len(ranked)) - 1))]
 
 
+def ratio(ours: Result, oracle: Result) -> float:
+    """Return our median lag over the oracle's."""
+    return ours.median / oracle.median
+
+
 def judge(ours: Result, fixed: Result, oracle: Result) -> str:
     """Return which targets ours meets against the fixed poller and the oracle."""
     failed = [
@@ -351,7 +356,7 @@ def report_budgets(rows: list[tuple[float, str, Result, Result]]) -> None:
         print(
             f"{budget:6.2f} {model:28} {ours.requests:8d} {ours.median:6.1f}s "
             f"{percentile(ours.lags, 0.95):6.1f}s {ours.mean:6.1f}s {oracle.median:6.1f}s "
-            f"{ours.median / oracle.median:5.2f}  {ours.targets}"
+            f"{ratio(ours, oracle):5.2f}  {ours.targets}"
         )
 
 
@@ -365,7 +370,7 @@ def report_seeds(rows: list[tuple[datetime, str, str, list[Result]]]) -> None:
         print(
             f"{day:%Y-%m-%d} {seed:6} {model:28} {ours.median:6.1f}s {ours.mean:6.1f}s "
             f"{ours.requests:8d} {oracle.median:6.1f}s {oracle.mean:6.1f}s "
-            f"{ours.median / oracle.median:5.2f}  {ours.targets}"
+            f"{ratio(ours, oracle):5.2f}  {ours.targets}"
         )
 
 
@@ -385,7 +390,7 @@ def report_seed_means(rows: list[tuple[datetime, str, str, list[Result]]]) -> No
     for (seed, model), days in groups.items():
         ours = [results[0] for results in days]
         oracles = [results[2] for results in days]
-        worst = max(o.median / oracle.median for o, oracle in zip(ours, oracles, strict=True))
+        worst = max(ratio(o, oracle) for o, oracle in zip(ours, oracles, strict=True))
         print(
             f"{seed:6} {model:28} {len(days):4d} "
             f"{statistics.fmean(o.median for o in ours):6.1f}s "

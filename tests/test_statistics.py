@@ -460,6 +460,61 @@ async def test_read_back_waits_for_the_task_the_recorder_is_running(run: Run) ->
     await waiting
 
 
+class WatchedEvent(threading.Event):
+    """An event that tells when a wait on it began and when that wait returned."""
+
+    def __init__(self) -> None:
+        """Not set, not waited on."""
+        super().__init__()
+        self.waiting = threading.Event()
+        self.returned = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait as an event does, noting the start and the end."""
+        self.waiting.set()
+        try:
+            return super().wait(timeout)
+        finally:
+            self.returned.set()
+
+
+async def test_cancelled_read_back_frees_its_worker_thread(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-back cancelled while the recorder is busy (a shutdown) leaves no thread waiting.
+
+    Home Assistant warns about worker threads still running at shutdown and waits for them.
+    """
+    await run.setup()
+    importer = run.entry.runtime_data.statistics
+    await async_wait_recording_done(run.hass)
+    markers: list[cgm_statistics.QueueMarker] = []
+
+    class Marker(cgm_statistics.QueueMarker):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reached = WatchedEvent()
+            markers.append(self)
+
+    monkeypatch.setattr(cgm_statistics, "QueueMarker", Marker)
+    busy = BusyTask()
+    get_instance(run.hass).queue_task(busy)
+    assert await run.hass.async_add_executor_job(busy.started.wait, 10)
+    waiting = asyncio.ensure_future(importer._async_recorder_done())
+    await asyncio.sleep(0)
+    reached = markers[0].reached
+    assert isinstance(reached, WatchedEvent)
+    assert await run.hass.async_add_executor_job(reached.waiting.wait, 10)
+
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    # The recorder is still busy, yet the wait ends now, not after RECORDER_WAIT.
+    limit = cgm_statistics.RECORDER_WAIT.total_seconds() / 2
+    assert await run.hass.async_add_executor_job(reached.returned.wait, limit)
+    busy.release.set()
+
+
 async def test_hours_beyond_the_window_are_rebuilt_from_the_history(
     hass: HomeAssistant,
     hass_storage: dict[str, Any],

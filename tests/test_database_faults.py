@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
+from custom_components.cgm_handler import statistics as cgm_statistics
 from custom_components.cgm_handler.const import DOMAIN
 from custom_components.cgm_handler.entry_issues import issue_id
 from custom_components.cgm_handler.history import hour_start
@@ -102,11 +103,16 @@ async def test_database_down_for_11_minutes_loses_no_hour(
 
 
 async def test_a_repair_issue_tells_after_30_minutes_of_failures(
-    hass: HomeAssistant, run: Run, database_fault: DatabaseFault
+    hass: HomeAssistant,
+    run: Run,
+    database_fault: DatabaseFault,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """After 30 minutes of failed imports a repair issue says since when; it goes by itself."""
     if database_fault.kind == "locked":
         pytest.skip("a lock of 30 minutes takes 30 real minutes; the server case covers it")
+    # Each read-back waits for the stuck recorder in real time; shorter, the same mechanism.
+    monkeypatch.setattr(cgm_statistics, "RECORDER_WAIT", timedelta(seconds=1))
     await run.setup()
     await run.wait(timedelta(minutes=20), timedelta(minutes=5))
     database_fault.start()

@@ -48,7 +48,12 @@ from custom_components.cgm_handler.history import (
     to_ms,
 )
 from custom_components.cgm_handler.share import OUT_OF_RANGE_HIGH, OUT_OF_RANGE_LOW
-from custom_components.cgm_handler.statistics import STATISTICS, build_metadata, statistic_id
+from custom_components.cgm_handler.statistics import (
+    IMPORT_BATCH,
+    STATISTICS,
+    build_metadata,
+    statistic_id,
+)
 from scripts.share_simulator import FaultKind, Reading, ShareSimulator
 from tests.conftest import USERNAME
 from tests.helpers import assert_hours_match, by_hour, make_entry, published
@@ -84,6 +89,8 @@ class Run:
         self.entry = entry
         self.polls: list[datetime] = []
         self.imported_counts: dict[datetime, list[int]] = defaultdict(list)
+        self.batches: list[int] = []
+        """The hours of each import of the reading counts."""
         original = CgmCoordinator._async_update_data
 
         async def update(coordinator: CgmCoordinator) -> Any:
@@ -96,6 +103,7 @@ class Run:
 
         def add_statistics(hass: HomeAssistant, metadata: Any, rows: Any) -> None:
             if metadata["statistic_id"] == self.ids["readings"]:
+                self.batches.append(len(rows))
                 for row in rows:
                     self.imported_counts[row["start"]].append(int(row["mean"]))
             add(hass, metadata, rows)
@@ -420,8 +428,9 @@ async def test_unreadable_counts_are_retried(
     assert "The statistics are not written yet (could not read them back" in caplog.text
     assert not (await run.rows())["readings"]
     await run.wait(timedelta(seconds=30), timedelta(seconds=30))
-    # The counts, then the read-back of what their import sent.
-    assert calls == 3
+    # The counts, then the read-back of each import (a day of hours at most) they led to.
+    assert len(run.batches) == 2
+    assert calls == 2 + len(run.batches)
     check_hours(await run.rows(), run.obtainable())
     assert "The recorder holds the statistics again" in caplog.text
 
@@ -522,7 +531,10 @@ async def test_hours_beyond_the_window_are_rebuilt_from_the_history(
     freezer: FrozenDateTimeFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A recorder without the older hours (purged, new) gets them from the 14-day history."""
+    """A recorder without the older hours (purged, new) gets them from the stored history.
+
+    Each hour once, a day at most per import, so the recorder has run each by its read-back.
+    """
     simulator.add_account("kim", "kim-password", history=timedelta(days=3))
     truth = simulator.published_readings("kim")
     older = [r for r in truth if r.time < dt_util.utcnow() - DAY]
@@ -539,6 +551,9 @@ async def test_hours_beyond_the_window_are_rebuilt_from_the_history(
     hours, full = check_hours(await kim.rows(), truth)
     assert hours >= 72
     assert full >= 70
+    assert all(len(counts) == 1 for counts in kim.imported_counts.values())
+    assert sum(kim.batches) == len(kim.imported_counts) >= hours
+    assert max(kim.batches) == IMPORT_BATCH
 
 
 async def test_low_and_high_count_as_39_and_401(

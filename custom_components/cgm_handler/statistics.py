@@ -66,6 +66,8 @@ REPAIR_AFTER: Final = timedelta(minutes=30)
 IMPORT_ISSUE: Final = "statistics_not_written"
 RECORDER_WAIT: Final = timedelta(seconds=10)
 """How long a read-back waits for the recorder to run the imports queued before it."""
+IMPORT_BATCH: Final = 24
+"""Hours per import; the next are sent once these are read back."""
 
 type Values = dict[str, float]
 type HourRows = dict[str, Values]
@@ -259,9 +261,11 @@ class StatisticsImporter:
         self._check_healthy()
 
     def _import(self) -> None:
-        """Import every pending hour that has more readings than the recorder holds.
+        """Import the oldest pending hours that have more readings than the recorder holds.
 
-        An hour with as many readings as the recorder holds gets the statistics it lacks.
+        An hour with as many readings as the recorder holds gets the statistics it lacks. At
+        most IMPORT_BATCH hours go at once, so that the recorder (on a new database, 90 days
+        of them) has run each import by the time it is read back.
         """
         oldest = hour_start(dt_util.utcnow() - self.history.span)
         if not self._pending.issubset(self.known):  # a new hour: once an hour
@@ -269,11 +273,14 @@ class StatisticsImporter:
                 del self.known[hour]
                 self.lacking.pop(hour, None)
         due: dict[datetime, HourRows] = {}
-        for hour in sorted(hour for hour in self._pending if hour >= oldest):
+        hours = iter(sorted(hour for hour in self._pending if hour >= oldest))
+        for hour in hours:
             statistics = self._due(hour)
             if statistics and (metrics := self.history.hour_metrics(hour)):
                 due[hour] = hour_rows(metrics, statistics)
-        self._pending.clear()
+                if len(due) == IMPORT_BATCH:
+                    break
+        self._pending = set(hours)
         if due:
             self._send(due)
 
@@ -306,7 +313,7 @@ class StatisticsImporter:
         return ()
 
     async def _async_check(self) -> None:
-        """Read back the hours sent until the recorder holds each as sent."""
+        """Read back the hours sent until the recorder holds each as sent; send the next."""
         while self.sent:
             sent = dict(self.sent)
             rows = await self._async_read(min(sent), max(sent) + HOUR, {"mean", "min", "max"})
@@ -318,6 +325,8 @@ class StatisticsImporter:
                 self.sent.clear()
                 self._failed()
                 return
+            if not self.sent:
+                self._import()  # the next batch, if hours are left
         self._busy = False
         self._check_healthy()
 

@@ -449,18 +449,24 @@ class BusyTask(RecorderTask):
         self.release.wait(10)
 
 
+async def hold_recorder(run: Run) -> BusyTask:
+    """Set the entry up, let the recorder finish, then hold its thread until released."""
+    await run.setup()
+    await async_wait_recording_done(run.hass)
+    busy = BusyTask()
+    get_instance(run.hass).queue_task(busy)
+    assert await run.hass.async_add_executor_job(busy.started.wait, 10)
+    return busy
+
+
 async def test_read_back_waits_for_the_task_the_recorder_is_running(run: Run) -> None:
     """A read-back waits for the task the recorder's thread is running.
 
     The recorder's queue is empty while its thread runs the last task taken from it (an
     import, say): the read-back must still come after it.
     """
-    await run.setup()
+    busy = await hold_recorder(run)
     importer = run.entry.runtime_data.statistics
-    await async_wait_recording_done(run.hass)
-    busy = BusyTask()
-    get_instance(run.hass).queue_task(busy)
-    assert await run.hass.async_add_executor_job(busy.started.wait, 10)
     waiting = asyncio.ensure_future(importer._async_recorder_done())
     # Real time passes (the test's clock is frozen): the thread is still held.
     await run.hass.async_add_executor_job(busy.release.wait, 0.3)
@@ -494,9 +500,8 @@ async def test_cancelled_read_back_frees_its_worker_thread(
 
     Home Assistant warns about worker threads still running at shutdown and waits for them.
     """
-    await run.setup()
+    busy = await hold_recorder(run)
     importer = run.entry.runtime_data.statistics
-    await async_wait_recording_done(run.hass)
     markers: list[cgm_statistics.QueueMarker] = []
 
     class Marker(cgm_statistics.QueueMarker):
@@ -506,9 +511,6 @@ async def test_cancelled_read_back_frees_its_worker_thread(
             markers.append(self)
 
     monkeypatch.setattr(cgm_statistics, "QueueMarker", Marker)
-    busy = BusyTask()
-    get_instance(run.hass).queue_task(busy)
-    assert await run.hass.async_add_executor_job(busy.started.wait, 10)
     waiting = asyncio.ensure_future(importer._async_recorder_done())
     await asyncio.sleep(0)
     reached = markers[0].reached
